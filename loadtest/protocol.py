@@ -1,0 +1,393 @@
+"""The FitIQ consultation protocol, Sans-I/O: parse frames, encode messages, track streams.
+
+Nothing here touches a socket or a clock. The transport hands in each frame's payload with the
+moment its bytes were read; this module turns it into a :class:`ServerMessage` or a
+:class:`Violation`, and :class:`StreamTracker` follows one conversation's replies
+(``ai_message_start`` → ``ai_message_chunk``… → ``ai_message_complete``), so every timing
+and every protocol violation is decided in one place that tests can drive with plain lists.
+
+The backend's guide spells the id both ``message_id`` (JSON examples) and ``messageId`` (its
+Swift client); both are accepted on input, and the client's own spelling is a choice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+
+class MessageType(StrEnum):
+    USER_MESSAGE = "user_message"
+    AI_MESSAGE_START = "ai_message_start"
+    AI_MESSAGE_CHUNK = "ai_message_chunk"
+    AI_MESSAGE_COMPLETE = "ai_message_complete"
+    TEMPLATE_CREATED = "template_created"
+    ERROR = "error"
+    PING = "ping"
+    PONG = "pong"
+
+
+SERVER_TYPES: Final = frozenset(
+    {
+        MessageType.AI_MESSAGE_START,
+        MessageType.AI_MESSAGE_CHUNK,
+        MessageType.AI_MESSAGE_COMPLETE,
+        MessageType.TEMPLATE_CREATED,
+        MessageType.ERROR,
+        MessageType.PING,
+        MessageType.PONG,
+    }
+)
+#: Server frames that are meaningless without an id to correlate them.
+TYPES_NEEDING_ID: Final = frozenset(
+    {
+        MessageType.AI_MESSAGE_START,
+        MessageType.AI_MESSAGE_CHUNK,
+        MessageType.AI_MESSAGE_COMPLETE,
+        MessageType.PONG,
+    }
+)
+ID_KEYS: Final = ("message_id", "messageId")
+
+
+class ViolationKind(StrEnum):
+    """Every way a server can break the protocol; counted in ``protocol_violations``."""
+
+    MALFORMED_JSON = "malformed_json"
+    BINARY_FRAME = "binary_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_ID = "missing_id"
+    CHUNK_BEFORE_START = "chunk_before_start"
+    COMPLETE_WITHOUT_START = "complete_without_start"
+    DUPLICATE_COMPLETE = "duplicate_complete"
+    UNEXPECTED_START = "unexpected_start"
+    CROSS_TALK = "cross_talk"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMessage:
+    """One well-formed frame from the server."""
+
+    type: MessageType
+    message_id: str | None
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A frame, or a sequence of frames, that breaks the protocol.
+
+    ``detail`` is for humans and never contains more than a short prefix of the payload.
+    """
+
+    kind: ViolationKind
+    detail: str = ""
+
+
+def _preview(payload: bytes | str, limit: int = 60) -> str:
+    text = payload if isinstance(payload, str) else payload[:limit].decode("utf-8", "replace")
+    return text[:limit]
+
+
+def parse_server_frame(payload: bytes | str) -> ServerMessage | Violation:
+    """Turn one text frame's payload into a message, or say why it is not one.
+
+    Args:
+        payload: the frame's UTF-8 bytes (or already-decoded text).
+
+    Returns:
+        A :class:`ServerMessage`, or a :class:`Violation` of kind ``malformed_json``,
+        ``unknown_type`` or ``missing_id``. Never raises on bad input: a load test must count
+        a misbehaving server, not crash on it.
+    """
+    try:
+        data = json.loads(payload)
+    except ValueError:  # also UnicodeDecodeError
+        return Violation(ViolationKind.MALFORMED_JSON, _preview(payload))
+    if not isinstance(data, dict):
+        return Violation(ViolationKind.MALFORMED_JSON, f"not an object: {_preview(payload)}")
+    raw_type = data.get("type")
+    try:
+        message_type = MessageType(raw_type)
+    except ValueError:
+        return Violation(ViolationKind.UNKNOWN_TYPE, repr(raw_type)[:60])
+    if message_type not in SERVER_TYPES:
+        return Violation(ViolationKind.UNKNOWN_TYPE, f"{raw_type!r} is a client message")
+    message_id = data.get("message_id")
+    if message_id is None:
+        message_id = data.get("messageId")
+    if message_id is not None and not isinstance(message_id, str):
+        message_id = str(message_id)
+    if not message_id and message_type in TYPES_NEEDING_ID:
+        return Violation(ViolationKind.MISSING_ID, message_type.value)
+    content = data.get("content")
+    metadata = data.get("metadata")
+    return ServerMessage(
+        type=message_type,
+        message_id=message_id or None,
+        content=content if isinstance(content, str) else None,
+        metadata=metadata if isinstance(metadata, dict) else None,
+    )
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    """ISO 8601 in UTC with a ``Z``, as the guide's examples write it."""
+    moment = now or datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def encode_message(
+    message_type: MessageType,
+    message_id: str,
+    content: str | None = None,
+    *,
+    id_key: str = "message_id",
+    timestamp: str | None = None,
+) -> bytes:
+    """Serialise a client message (``user_message`` or ``ping``) to a text frame payload.
+
+    Args:
+        id_key: ``"message_id"`` (the guide's JSON) or ``"messageId"`` (its Swift client).
+    """
+    if id_key not in ID_KEYS:
+        raise ValueError(f"id_key must be one of {ID_KEYS}, not {id_key!r}")
+    body: dict[str, Any] = {"type": message_type.value}
+    if content is not None:
+        body["content"] = content
+    body[id_key] = message_id
+    body["timestamp"] = timestamp or utc_timestamp()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class Stream:
+    """One ``user_message`` and the reply it provoked, with the moments that matter.
+
+    All ``*_at`` values are seconds on the transport's monotonic clock, taken when the bytes
+    were read from the socket (or, for ``sent_at``, just before they were written).
+    """
+
+    user_message_id: str
+    sent_at: float
+    reply_id: str | None = None
+    start_at: float | None = None
+    first_chunk_at: float | None = None
+    last_chunk_at: float | None = None
+    end_at: float | None = None
+    chunks: int = 0
+    characters: int = 0
+    #: Gaps between consecutive chunks, seconds; kept whole so histograms get every gap.
+    gaps: list[float] = field(default_factory=list)
+    outcome: Outcome | None = None
+    error_kind: str | None = None
+    error_detail: str | None = None
+    close_code: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def ttfs_ms(self) -> float | None:
+        """``user_message`` sent → ``ai_message_start`` received."""
+        return None if self.start_at is None else (self.start_at - self.sent_at) * 1000.0
+
+    @property
+    def ttfc_ms(self) -> float | None:
+        """``user_message`` sent → first ``ai_message_chunk`` received."""
+        if self.first_chunk_at is None:
+            return None
+        return (self.first_chunk_at - self.sent_at) * 1000.0
+
+    @property
+    def stream_ms(self) -> float | None:
+        """``user_message`` sent → ``ai_message_complete`` received (completed streams only)."""
+        if self.outcome is not Outcome.COMPLETED or self.end_at is None:
+            return None
+        return (self.end_at - self.sent_at) * 1000.0
+
+    @property
+    def max_gap_ms(self) -> float | None:
+        return max(self.gaps) * 1000.0 if self.gaps else None
+
+
+# Events the tracker reports besides ordinary chunks (which report nothing, to stay cheap).
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFinished:
+    stream: Stream
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    message_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PingReceived:
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateCreated:
+    message_id: str | None
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame:
+    content: str | None
+
+
+TrackerEvent = (
+    StreamFinished | PongReceived | PingReceived | TemplateCreated | ErrorFrame | Violation
+)
+NOTHING: Final[tuple[TrackerEvent, ...]] = ()
+
+
+class StreamTracker:
+    """Follows one connection's conversation, one reply at a time, as the backend serves it.
+
+    The backend gives its reply a fresh id (``msg_456`` answers ``msg_123``), so a reply is
+    tied to the user message by order: the first ``ai_message_start`` after a send opens it.
+    Frames whose id belongs to another reply are cross-talk, not part of this stream.
+    """
+
+    __slots__ = ("_last_finished_reply_id", "current")
+
+    def __init__(self) -> None:
+        self.current: Stream | None = None
+        self._last_finished_reply_id: str | None = None
+
+    def begin(self, user_message_id: str, sent_at: float) -> Stream:
+        """Record that a ``user_message`` was sent; its reply is the next one to start.
+
+        Raises:
+            RuntimeError: a stream is still open. One reply at a time is the protocol; the
+                caller must finish, fail or cancel the open one first.
+        """
+        if self.current is not None:
+            raise RuntimeError("a stream is already open on this connection")
+        self.current = Stream(user_message_id=user_message_id, sent_at=sent_at)
+        return self.current
+
+    def receive(self, frame: ServerMessage | Violation, at: float) -> tuple[TrackerEvent, ...]:
+        """Advance the conversation by one parsed frame read at ``at``.
+
+        Returns:
+            The events worth reporting, or an empty tuple for an ordinary chunk (the hot
+            path allocates nothing).
+        """
+        if isinstance(frame, Violation):
+            return (frame,)
+        kind = frame.type
+        stream = self.current
+        if kind is MessageType.AI_MESSAGE_CHUNK:
+            return self._chunk(frame, stream, at)
+        if kind is MessageType.AI_MESSAGE_START:
+            if stream is None or stream.start_at is not None or stream.first_chunk_at is not None:
+                return (Violation(ViolationKind.UNEXPECTED_START, str(frame.message_id)),)
+            stream.start_at = at
+            stream.reply_id = frame.message_id
+            return NOTHING
+        if kind is MessageType.AI_MESSAGE_COMPLETE:
+            return self._complete(frame, stream, at)
+        if kind is MessageType.PONG:
+            return (PongReceived(frame.message_id or "", at),)
+        if kind is MessageType.PING:
+            return (PingReceived(frame.message_id),)
+        if kind is MessageType.TEMPLATE_CREATED:
+            return (TemplateCreated(frame.message_id, frame.metadata),)
+        # MessageType.ERROR: the reply in flight, if any, will not come.
+        error = ErrorFrame(frame.content)
+        if stream is None:
+            return (error,)
+        return (error, StreamFinished(self.fail("error_frame", at, detail=frame.content)))
+
+    def _chunk(
+        self, frame: ServerMessage, stream: Stream | None, at: float
+    ) -> tuple[TrackerEvent, ...]:
+        if stream is None:
+            return (Violation(ViolationKind.CHUNK_BEFORE_START, "no user_message in flight"),)
+        reply_id = stream.reply_id
+        events: tuple[TrackerEvent, ...] = NOTHING
+        if reply_id is None:
+            # No start yet: keep timing the reply (the bytes are real) but say so.
+            stream.reply_id = frame.message_id
+            events = (Violation(ViolationKind.CHUNK_BEFORE_START, str(frame.message_id)),)
+        elif frame.message_id is not None and frame.message_id != reply_id:
+            return (Violation(ViolationKind.CROSS_TALK, f"{frame.message_id} during {reply_id}"),)
+        last = stream.last_chunk_at
+        if last is None:
+            stream.first_chunk_at = at
+        else:
+            stream.gaps.append(at - last)
+        stream.last_chunk_at = at
+        stream.chunks += 1
+        if frame.content:
+            stream.characters += len(frame.content)
+        return events
+
+    def _complete(
+        self, frame: ServerMessage, stream: Stream | None, at: float
+    ) -> tuple[TrackerEvent, ...]:
+        if stream is None:
+            if frame.message_id is not None and frame.message_id == self._last_finished_reply_id:
+                return (Violation(ViolationKind.DUPLICATE_COMPLETE, frame.message_id),)
+            return (Violation(ViolationKind.COMPLETE_WITHOUT_START, str(frame.message_id)),)
+        if stream.reply_id is None:
+            violation = Violation(ViolationKind.COMPLETE_WITHOUT_START, str(frame.message_id))
+            failed = self.fail("complete_without_start", at)
+            return (violation, StreamFinished(failed))
+        if frame.message_id is not None and frame.message_id != stream.reply_id:
+            return (
+                Violation(ViolationKind.CROSS_TALK, f"{frame.message_id} during {stream.reply_id}"),
+            )
+        return (StreamFinished(self._finish(Outcome.COMPLETED, at)),)
+
+    def _finish(self, outcome: Outcome, at: float) -> Stream:
+        stream = self.current
+        assert stream is not None
+        stream.outcome = outcome
+        stream.end_at = at
+        self._last_finished_reply_id = stream.reply_id
+        self.current = None
+        return stream
+
+    def fail(
+        self,
+        error_kind: str,
+        at: float,
+        *,
+        detail: str | None = None,
+        close_code: int | None = None,
+    ) -> Stream:
+        """End the open stream as failed (timeout, connection lost, error frame).
+
+        Raises:
+            RuntimeError: no stream is open.
+        """
+        if self.current is None:
+            raise RuntimeError("no stream is open")
+        self.current.error_kind = error_kind
+        self.current.error_detail = detail
+        self.current.close_code = close_code
+        return self._finish(Outcome.FAILED, at)
+
+    def cancel(self, at: float) -> Stream | None:
+        """End the open stream, if any, as cancelled: the run stopped, the server did not fail."""
+        if self.current is None:
+            return None
+        return self._finish(Outcome.CANCELLED, at)

@@ -1,0 +1,246 @@
+"""The protocol core, driven with plain lists of frames: no sockets, no clocks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loadtest.protocol import (
+    ErrorFrame,
+    MessageType,
+    Outcome,
+    PingReceived,
+    PongReceived,
+    ServerMessage,
+    StreamFinished,
+    StreamTracker,
+    TemplateCreated,
+    Violation,
+    ViolationKind,
+    encode_message,
+    parse_server_frame,
+)
+
+
+def frame(kind: str, message_id: str | None = "r1", id_key: str = "message_id", **extra) -> bytes:
+    body = {"type": kind, **extra}
+    if message_id is not None:
+        body[id_key] = message_id
+    return json.dumps(body).encode()
+
+
+def feed(tracker: StreamTracker, frames: list[tuple[bytes, float]]) -> list:
+    events = []
+    for payload, at in frames:
+        events.extend(tracker.receive(parse_server_frame(payload), at))
+    return events
+
+
+def kinds(events: list) -> list[ViolationKind]:
+    return [e.kind for e in events if isinstance(e, Violation)]
+
+
+class TestParsing:
+    @pytest.mark.parametrize("id_key", ["message_id", "messageId"])
+    def test_both_id_spellings_are_accepted(self, id_key: str) -> None:
+        parsed = parse_server_frame(frame("ai_message_chunk", "m7", id_key, content="Hi "))
+        assert parsed == ServerMessage(MessageType.AI_MESSAGE_CHUNK, "m7", "Hi ")
+
+    def test_malformed_json_is_a_violation_not_an_exception(self) -> None:
+        assert parse_server_frame(b'{"type": "ai_mess').kind is ViolationKind.MALFORMED_JSON
+
+    def test_invalid_utf8_is_malformed(self) -> None:
+        assert parse_server_frame(b"\xff\xfe{}").kind is ViolationKind.MALFORMED_JSON
+
+    def test_json_that_is_not_an_object_is_malformed(self) -> None:
+        assert parse_server_frame(b"[1, 2]").kind is ViolationKind.MALFORMED_JSON
+
+    def test_unknown_type(self) -> None:
+        assert parse_server_frame(frame("ai_thinking")).kind is ViolationKind.UNKNOWN_TYPE
+
+    def test_client_type_from_server_is_unknown(self) -> None:
+        assert parse_server_frame(frame("user_message")).kind is ViolationKind.UNKNOWN_TYPE
+
+    @pytest.mark.parametrize(
+        "kind", ["ai_message_start", "ai_message_chunk", "ai_message_complete"]
+    )
+    def test_missing_id_on_stream_frames(self, kind: str) -> None:
+        assert parse_server_frame(frame(kind, None)).kind is ViolationKind.MISSING_ID
+
+    def test_error_frame_needs_no_id(self) -> None:
+        parsed = parse_server_frame(frame("error", None, content="rate limited"))
+        assert parsed == ServerMessage(MessageType.ERROR, None, "rate limited")
+
+
+class TestEncoding:
+    @pytest.mark.parametrize("id_key", ["message_id", "messageId"])
+    def test_user_message_carries_the_chosen_id_key(self, id_key: str) -> None:
+        body = json.loads(
+            encode_message(MessageType.USER_MESSAGE, "u1", "Hello", id_key=id_key)
+        )
+        assert body["type"] == "user_message"
+        assert body[id_key] == "u1"
+        assert body["content"] == "Hello"
+        assert body["timestamp"].endswith("Z")
+
+    def test_unknown_id_key_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            encode_message(MessageType.PING, "p1", id_key="id")
+
+
+class TestStreamTracker:
+    def test_a_complete_stream_yields_exact_timings(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", sent_at=10.0)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start"), 10.020),
+                (frame("ai_message_chunk", content="Eat "), 10.050),
+                (frame("ai_message_chunk", content="more "), 10.060),
+                (frame("ai_message_chunk", content="greens."), 10.075),
+                (frame("ai_message_complete"), 10.080),
+            ],
+        )
+        assert len(events) == 1 and isinstance(events[0], StreamFinished)
+        stream = events[0].stream
+        assert stream.outcome is Outcome.COMPLETED
+        assert stream.ttfs_ms == pytest.approx(20.0)
+        assert stream.ttfc_ms == pytest.approx(50.0)
+        assert stream.stream_ms == pytest.approx(80.0)
+        assert [round(g * 1000, 6) for g in stream.gaps] == [10.0, 15.0]
+        assert stream.max_gap_ms == pytest.approx(15.0)
+        assert (stream.chunks, stream.characters) == (3, len("Eat more greens."))
+        assert tracker.current is None
+
+    def test_ordinary_chunks_report_nothing(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        feed(tracker, [(frame("ai_message_start"), 0.1)])
+        chunk = parse_server_frame(frame("ai_message_chunk", content="x"))
+        assert tracker.receive(chunk, 0.2) == ()
+
+    def test_chunk_before_start_is_flagged_but_still_timed(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(
+            tracker,
+            [(frame("ai_message_chunk", content="a"), 0.05), (frame("ai_message_complete"), 0.06)],
+        )
+        assert kinds(events) == [ViolationKind.CHUNK_BEFORE_START]
+        finished = [e for e in events if isinstance(e, StreamFinished)]
+        assert finished[0].stream.ttfc_ms == pytest.approx(50.0)
+        assert finished[0].stream.ttfs_ms is None
+
+    def test_chunk_with_no_stream_in_flight(self) -> None:
+        events = feed(StreamTracker(), [(frame("ai_message_chunk", content="a"), 1.0)])
+        assert kinds(events) == [ViolationKind.CHUNK_BEFORE_START]
+
+    def test_complete_without_start_fails_the_stream(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(tracker, [(frame("ai_message_complete"), 0.1)])
+        assert kinds(events) == [ViolationKind.COMPLETE_WITHOUT_START]
+        finished = next(e for e in events if isinstance(e, StreamFinished))
+        assert finished.stream.outcome is Outcome.FAILED
+        assert finished.stream.error_kind == "complete_without_start"
+
+    def test_complete_with_nothing_in_flight(self) -> None:
+        events = feed(StreamTracker(), [(frame("ai_message_complete", "zz"), 1.0)])
+        assert kinds(events) == [ViolationKind.COMPLETE_WITHOUT_START]
+
+    def test_duplicate_complete(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start"), 0.1),
+                (frame("ai_message_complete"), 0.2),
+                (frame("ai_message_complete"), 0.3),
+            ],
+        )
+        assert kinds(events) == [ViolationKind.DUPLICATE_COMPLETE]
+
+    def test_start_while_a_reply_is_streaming_is_unexpected(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(
+            tracker, [(frame("ai_message_start"), 0.1), (frame("ai_message_start", "r2"), 0.2)]
+        )
+        assert kinds(events) == [ViolationKind.UNEXPECTED_START]
+        assert tracker.current is not None and tracker.current.reply_id == "r1"
+
+    def test_cross_talk_is_flagged_and_not_counted(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start", "r1"), 0.1),
+                (frame("ai_message_chunk", "r1", content="ok"), 0.2),
+                (frame("ai_message_chunk", "r9", content="someone else's"), 0.3),
+                (frame("ai_message_complete", "r9"), 0.35),
+                (frame("ai_message_complete", "r1"), 0.4),
+            ],
+        )
+        assert kinds(events) == [ViolationKind.CROSS_TALK, ViolationKind.CROSS_TALK]
+        stream = next(e for e in events if isinstance(e, StreamFinished)).stream
+        assert (stream.chunks, stream.characters) == (1, 2)
+
+    def test_malformed_and_binary_frames_pass_through_as_violations(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = list(tracker.receive(parse_server_frame(b"nope"), 0.1))
+        events += tracker.receive(Violation(ViolationKind.BINARY_FRAME, "12 bytes"), 0.2)
+        assert kinds(events) == [ViolationKind.MALFORMED_JSON, ViolationKind.BINARY_FRAME]
+        assert tracker.current is not None, "a bad frame does not end the stream"
+
+    def test_error_frame_fails_the_stream_in_flight(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(tracker, [(frame("error", None, content="model overloaded"), 0.3)])
+        assert isinstance(events[0], ErrorFrame)
+        assert events[1].stream.outcome is Outcome.FAILED
+        assert events[1].stream.error_kind == "error_frame"
+        assert events[1].stream.error_detail == "model overloaded"
+
+    def test_pong_ping_and_template_are_reported(self) -> None:
+        events = feed(
+            StreamTracker(),
+            [
+                (frame("pong", "p1"), 5.0),
+                (frame("ping", "s1"), 5.1),
+                (frame("template_created", "t1", metadata={"type": "meal"}), 5.2),
+            ],
+        )
+        assert events == [
+            PongReceived("p1", 5.0),
+            PingReceived("s1"),
+            TemplateCreated("t1", {"type": "meal"}),
+        ]
+
+    def test_one_stream_at_a_time(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        with pytest.raises(RuntimeError):
+            tracker.begin("u2", 0.1)
+
+    def test_cancel_marks_an_open_stream_cancelled(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        stream = tracker.cancel(1.0)
+        assert stream is not None and stream.outcome is Outcome.CANCELLED
+        assert tracker.cancel(2.0) is None
+
+    def test_fail_records_kind_and_close_code(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        stream = tracker.fail("connection_lost", 0.5, close_code=1011)
+        assert (stream.outcome, stream.error_kind, stream.close_code) == (
+            Outcome.FAILED,
+            "connection_lost",
+            1011,
+        )
+        assert stream.stream_ms is None
