@@ -270,8 +270,9 @@ class WebSocketConnection:
             return
         with contextlib.suppress(OSError):
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        if self._reader is not None:
-            self._reader.kill(block=True)
+        reader = self._reader
+        if reader is not None and reader is not gevent.getcurrent() and not reader.dead:
+            reader.kill(block=True)  # its ``finally`` closes the socket, so the RST goes out
         self._finish(perf_counter())
 
     def _read_loop(self) -> None:

@@ -1,0 +1,54 @@
+"""Locust users for streaming chat, and the wiring that makes every Locust process measure.
+
+Importing this package (as every scenario does) registers our options and event listeners on
+Locust's global ``events``, the way Locust plugins do, so ``locust -f scenarios/chat.py``
+needs nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtest.errors import LoadtestError
+from loadtest.users.chat import ChatUser, ConsultationUser
+from loadtest.users.collector import RunCollector
+from loadtest.users.context import UserContext
+from loadtest.users.options import add_options
+
+__all__ = ["ChatUser", "ConsultationUser"]
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    try:
+        if not isinstance(runner, MasterRunner):
+            worker_index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+            environment.loadtest_context = UserContext.from_options(
+                environment.host, environment.parsed_options, worker_index
+            )
+        collector = RunCollector(environment)
+    except LoadtestError as exc:
+        print(f"loadtest: error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    environment.loadtest_collector = collector
+    if isinstance(runner, WorkerRunner):
+        environment.events.report_to_master.add_listener(collector.on_report_to_master)
+    elif isinstance(runner, MasterRunner):
+        environment.events.worker_report.add_listener(collector.on_worker_report)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    collector = getattr(environment, "loadtest_collector", None)
+    if collector is not None:
+        collector.finish()

@@ -1,0 +1,81 @@
+"""A Locust user that holds one FitIQ consultation and chats in it.
+
+It only orchestrates: open a session, then send a prompt, wait for the whole streamed reply,
+think, repeat. Every byte-level decision is the session's and every number the recorder's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+from locust import User, task
+
+from loadtest.session import ConsultationSession, SessionEnded
+from loadtest.users.collector import RunCollector
+from loadtest.users.context import UserContext
+from loadtest.users.recording import SessionRecorder
+
+
+class ConsultationUser(User):
+    """Base for our users: one session, recorded into this process's collector."""
+
+    abstract = True
+    session: ConsultationSession | None = None
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.run: RunCollector = environment.loadtest_collector
+        self.context: UserContext = environment.loadtest_context
+        self.user_index = self.context.next_user_index()
+        self.recorder = SessionRecorder(
+            self.run,
+            user=self.user_index,
+            worker=self.run.worker_name,
+            fire_request=environment.events.request.fire,
+        )
+
+    def open_session(self) -> ConsultationSession | None:
+        """A fresh consultation and connection, or ``None`` if the target refused it."""
+        session = ConsultationSession(
+            self.context.session_config,
+            self.recorder,
+            tokens=self.context.tokens,
+            user_index=self.user_index,
+        )
+        self.session = session
+        try:
+            session.start()
+        except SessionEnded:
+            return None
+        self.recorder.consultation_id = session.consultation_id
+        return session
+
+    def live_session(self) -> ConsultationSession | None:
+        """The current session, or a new one if it ended (as a user reopening the app)."""
+        if self.session is not None and self.session.ended is None:
+            return self.session
+        return self.open_session()
+
+    def on_stop(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+class ChatUser(ConsultationUser):
+    """Steady chat: send, stream to the end, think, repeat."""
+
+    abstract = True
+
+    def wait_time(self) -> float:
+        return self.context.think()
+
+    @task
+    def converse(self) -> None:
+        session = self.live_session()
+        if session is None:
+            return  # refused: counted; wait_time paces the next attempt
+        try:
+            session.send_user_message(self.context.prompts.next())
+        except SessionEnded:
+            gevent.idle()

@@ -1,0 +1,237 @@
+"""Collect metrics across Locust processes into one run directory.
+
+One :class:`RunCollector` lives in each Locust process, attached to its ``Environment``:
+
+* standalone: records, closes a window every ``--window`` seconds, writes the run directory;
+* worker: records, and ships closed windows and stream rows with Locust's own worker→master
+  report (``report_to_master``), flushing the partial last window on the final report;
+* master: merges workers' windows (``worker_report``) and writes the run directory.
+
+So a distributed run's directory has the same form as a single-process one. The run
+directory is finished on ``quitting``, which Locust fires after the workers' final reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.env import Environment
+from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
+
+from loadtest.metrics.generator_health import GeneratorHealth, saturated_windows
+from loadtest.metrics.interval_log import IntervalLogWriter
+from loadtest.metrics.stream_rows import StreamRowWriter
+from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
+from loadtest.rundir import default_run_dir, write_json
+
+WIRE_KEY = "loadtest"
+SUMMARY_SCHEMA = "loadtest.summary/1"
+
+
+class RunCollector:
+    """This process's share of the measurement (see the module docstring)."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        options = environment.parsed_options
+        self.window_s = float(getattr(options, "window", 1.0) or 1.0)
+        self.progress_every_s = float(getattr(options, "progress_every", 5.0) or 0.0)
+        runner = environment.runner
+        self.role = (
+            "master"
+            if isinstance(runner, MasterRunner)
+            else "worker"
+            if isinstance(runner, WorkerRunner)
+            else "local"
+        )
+        self.worker_name = f"{socket.gethostname()}-{os.getpid()}"
+        self.recorder = IntervalRecorder(window_s=self.window_s)
+        self._rows: list[dict[str, Any]] = []
+        self._greenlets: list[gevent.Greenlet] = []
+        self.started_at = time.time()
+        self.finished = False
+        self.aggregate: RunAggregate | None = None
+        self.run_dir: Path | None = None
+        if self.role != "worker":
+            self.aggregate = RunAggregate()
+            self.run_dir = self._open_run_dir(options)
+            self._log = IntervalLogWriter(self.run_dir)
+            self._streams = StreamRowWriter(self.run_dir / "streams.csv")
+            self._write_run_json(final=False)
+        if self.role != "master":
+            self.health = GeneratorHealth(self.recorder)
+            self._greenlets.append(self.health.start())
+        if self.role == "local":
+            self._greenlets.append(gevent.spawn(self._roll_windows))
+        if self.role != "worker" and self.progress_every_s > 0:
+            self._greenlets.append(gevent.spawn(self._progress))
+
+    # --- MetricsSink (hot path: O(1), no I/O) -------------------------------------------
+
+    def record(self, metric: str, value_ms: float) -> None:
+        self.recorder.record(metric, value_ms)
+
+    def count(self, key: str, n: int = 1, by: str | None = None) -> None:
+        self.recorder.count(key, n, by)
+
+    def row(self, row: Mapping[str, Any]) -> None:
+        self._rows.append(dict(row))
+
+    # --- window flow ------------------------------------------------------------------
+
+    def _roll_windows(self) -> None:
+        while True:
+            gevent.sleep(self.window_s - (time.time() % self.window_s) + 0.001)
+            self._absorb(self.recorder.roll(), self._take_rows())
+
+    def _take_rows(self) -> list[dict[str, Any]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def _absorb(self, windows: list[MetricWindow], rows: list[dict[str, Any]]) -> None:
+        assert self.aggregate is not None
+        for window in windows:
+            self.aggregate.add(window)
+            self._log.write(window)
+        for row in rows:
+            self._streams.write(row)
+        self._streams.flush()
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
+        """Worker: ship closed windows (all of them, partial too, once stopping) and rows."""
+        runner = self.environment.runner
+        stopping = runner is not None and runner.state in (STATE_STOPPING, STATE_STOPPED)
+        windows = self.recorder.flush() if stopping else self.recorder.roll()
+        data[WIRE_KEY] = {
+            "windows": [window.to_wire() for window in windows],
+            "rows": self._take_rows(),
+        }
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        """Master: merge what a worker shipped."""
+        shipped = data.get(WIRE_KEY)
+        if not shipped:
+            return
+        windows = [MetricWindow.from_wire(wire) for wire in shipped.get("windows", [])]
+        self._absorb(windows, list(shipped.get("rows", [])))
+
+    # --- finishing --------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Write the last windows, ``summary.json`` and the final ``run.json``. Idempotent."""
+        if self.finished:
+            return
+        self.finished = True
+        for greenlet in self._greenlets:
+            greenlet.kill(block=False)
+        if self.role == "worker":
+            return
+        if self.role == "local":
+            self._absorb(self.recorder.flush(), self._take_rows())
+        assert self.run_dir is not None and self.aggregate is not None
+        self._streams.close()
+        self._log.close()
+        summary = self.build_summary()
+        write_json(self.run_dir / "summary.json", summary)
+        self._write_run_json(final=True)
+        generator = summary["generator"]
+        if generator["saturated"]:
+            print(
+                "[loadtest] WARNING: the load generator was saturated in "
+                f"{len(generator['saturated_windows'])} window(s); latency figures from them "
+                "include the generator's own queueing",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def build_summary(self) -> dict[str, Any]:
+        assert self.aggregate is not None
+        totals = self.aggregate.totals_summary()
+        saturated = saturated_windows(self.aggregate)
+        return {
+            "schema": SUMMARY_SCHEMA,
+            "duration_s": round(time.time() - self.started_at, 3),
+            "metrics": totals["metrics"],
+            "counts": totals["counts"],
+            "breakdowns": totals.get("breakdowns", {}),
+            "generator": {
+                "saturated": bool(saturated),
+                "saturated_windows": saturated,
+                **totals.get("generator", {}),
+            },
+            "slo": {"passed": True, "checks": []},
+        }
+
+    # --- run.json ---------------------------------------------------------------------
+
+    def _open_run_dir(self, options: Any) -> Path:
+        name = getattr(options, "loadtest_scenario", "") or Path(
+            str(getattr(options, "locustfile", "") or "locustfile")
+        ).stem
+        out = getattr(options, "loadtest_out", "") or ""
+        run_dir = Path(out) if out else default_run_dir(name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+
+    def _write_run_json(self, final: bool) -> None:
+        assert self.run_dir is not None
+        options = self.environment.parsed_options
+        meta = json.loads(os.environ.get("LOADTEST_RUN_META", "{}") or "{}")
+        runner = self.environment.runner
+        record = {
+            "schema": "loadtest.run/1",
+            "scenario": getattr(options, "loadtest_scenario", "") or None,
+            "locustfile": getattr(options, "locustfile", None),
+            "target": self.environment.host,
+            "started_utc": _utc(self.started_at),
+            "ended_utc": _utc(time.time()) if final else None,
+            "role": self.role,
+            "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
+            "host": socket.gethostname(),
+            "options": redact(vars(options) if options is not None else {}),
+            "versions": _versions(),
+            **meta,
+        }
+        write_json(self.run_dir / "run.json", record)
+
+
+SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential", "auth")
+
+
+def redact(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options fit to write down: anything that might be a secret is replaced by a marker."""
+    clean: dict[str, Any] = {}
+    for name, value in options.items():
+        if any(word in name.lower() for word in SECRET_WORDS) and value:
+            clean[name] = "<redacted>"
+        elif isinstance(value, str | int | float | bool) or value is None:
+            clean[name] = value
+        elif isinstance(value, list | tuple):
+            clean[name] = [v if isinstance(v, str | int | float | bool) else str(v) for v in value]
+        else:
+            clean[name] = str(value)
+    return clean
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": sys.version.split()[0]}
+    for package in ("loadtest", "locust", "websockets", "gevent", "hdrhistogram"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found

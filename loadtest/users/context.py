@@ -1,0 +1,97 @@
+"""What every simulated user in one Locust process shares: config, tokens, prompts.
+
+Built once per process from Locust's parsed options and the environment (secrets live only
+there), so a bad option fails the run at start with one line, not once per user.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.auth import TokenSource, token_source_from_options
+from loadtest.errors import UsageError
+from loadtest.prompts import PromptPicker, load_prompts
+from loadtest.reconnect import ReconnectPolicy
+from loadtest.session import Endpoints, SessionConfig
+from loadtest.transport import ConnectOptions
+from loadtest.users.options import parse_think_time
+
+ENV_API_KEY = "LOADTEST_API_KEY"
+
+
+@dataclass
+class UserContext:
+    """Shared by every user of this process."""
+
+    session_config: SessionConfig
+    tokens: TokenSource | None
+    prompts: PromptPicker
+    think_time_s: tuple[float, float]
+    rng: random.Random
+    first_user_index: int = 0
+    _user_numbers: itertools.count = field(default_factory=itertools.count)
+
+    def next_user_index(self) -> int:
+        """A user number unique across workers (each worker gets its own block)."""
+        return self.first_user_index + next(self._user_numbers)
+
+    def think(self) -> float:
+        low, high = self.think_time_s
+        return low if low == high else self.rng.uniform(low, high)
+
+    @classmethod
+    def from_options(cls, host: str | None, options: Any, worker_index: int = 0) -> UserContext:
+        """Build from Locust's parsed options.
+
+        Raises:
+            UsageError: no host, or a bad option value, as one line.
+        """
+        if not host:
+            raise UsageError("no target: pass --host (ws://, wss://, http:// or https://)")
+        try:
+            think = parse_think_time(str(options.think_time))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        api_key = os.environ.get(ENV_API_KEY) or None
+        endpoints = Endpoints.from_base_url(host)
+        policy = ReconnectPolicy(
+            base_s=options.reconnect_base,
+            cap_s=options.reconnect_cap,
+            max_attempts=options.reconnect_max_attempts,
+            jitter=options.reconnect_jitter,
+        )
+        config = SessionConfig(
+            endpoints=endpoints,
+            api_key=api_key,
+            id_key=options.id_key,
+            connect=ConnectOptions(
+                open_timeout_s=options.open_timeout,
+                insecure=options.insecure,
+                ca_file=options.ca_file or None,
+                compression=options.compression,
+            ),
+            stream_timeout_s=options.stream_timeout,
+            consultation_id=options.consultation_id or None,
+            consultation_type=options.consultation_type,
+            heartbeat_interval_s=options.heartbeat_interval or None,
+            pong_timeout_s=options.pong_timeout,
+            max_missed_pongs=options.max_missed_pongs,
+            reconnect=policy,
+            retry_interrupted=options.retry_interrupted,
+        )
+        tokens = token_source_from_options(base_url=endpoints.http_base, api_key=api_key)
+        prompts = load_prompts(Path(options.prompts_file) if options.prompts_file else None)
+        seed = options.seed + worker_index
+        return cls(
+            session_config=config,
+            tokens=tokens,
+            prompts=PromptPicker(prompts, seed=seed),
+            think_time_s=think,
+            rng=random.Random(seed),
+            first_user_index=worker_index * 1_000_000,
+        )

@@ -1,0 +1,67 @@
+"""The Locust command-line options our users and collector understand.
+
+Registered on Locust's own parser, so ``locust -f scenarios/chat.py --stream-timeout 30`` and
+``loadtest run … -- --stream-timeout 30`` both work, and each option can also come from the
+environment as ``LOCUST_<NAME>``. Secrets are deliberately *not* options here: they come only
+from the environment (``LOADTEST_API_KEY``, ``LOADTEST_TOKEN``, ``LOADTEST_JWT_SECRET``…),
+so they never show in ``ps`` or in ``run.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: (flag, keyword arguments for ``parser.add_argument``)
+OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--loadtest-out", {"default": "", "help": "run directory (default reports/<UTC>-<name>)"}),
+    ("--loadtest-scenario", {"default": "", "help": "scenario name for the run directory"}),
+    ("--window", {"type": float, "default": 1.0, "help": "metrics window, seconds"}),
+    ("--stream-timeout", {"type": float, "default": 60.0, "help": "seconds to wait for a reply"}),
+    ("--think-time", {"default": "1-3", "help": "seconds between a reply and the next message: "
+                                                "'2' or '1-3' (uniform)"}),
+    ("--id-key", {"default": "message_id", "choices": ["message_id", "messageId"],
+                  "help": "how our messages spell the id (the guide uses both)"}),
+    ("--consultation-id", {"default": "", "help": "use this consultation instead of creating one "
+                                                  "per user with POST /consultations"}),
+    ("--consultation-type", {"default": "nutrition"}),
+    ("--heartbeat-interval", {"type": float, "default": 30.0,
+                              "help": "app-level ping every N s (0 = off)"}),
+    ("--pong-timeout", {"type": float, "default": 10.0}),
+    ("--max-missed-pongs", {"type": int, "default": 2}),
+    ("--reconnect-base", {"type": float, "default": 2.0}),
+    ("--reconnect-cap", {"type": float, "default": 30.0}),
+    ("--reconnect-max-attempts", {"type": int, "default": 5}),
+    ("--reconnect-jitter", {"type": float, "default": 0.0}),
+    ("--retry-interrupted", {"action": "store_true", "default": False,
+                             "help": "resend a message whose stream a drop cut, once"}),
+    ("--open-timeout", {"type": float, "default": 10.0, "help": "handshake timeout, s"}),
+    ("--insecure", {"action": "store_true", "default": False,
+                    "help": "do not verify wss:// certificates"}),
+    ("--ca-file", {"default": "", "help": "PEM bundle to trust for wss://"}),
+    ("--compression", {"action": "store_true", "default": False,
+                       "help": "offer permessage-deflate"}),
+    ("--prompts-file", {"default": "", "help": "one prompt per line (default: shipped corpus)"}),
+    ("--seed", {"type": int, "default": 0, "help": "seed for prompts and think times"}),
+    ("--progress-every", {"type": float, "default": 5.0, "help": "progress line every N s"}),
+)
+
+
+def add_options(parser: Any) -> None:
+    """Add our options to Locust's argument parser (``events.init_command_line_parser``)."""
+    group = parser.add_argument_group("loadtest", "streaming chat measurement")
+    for flag, kwargs in OPTIONS:
+        env = "LOCUST_" + flag.lstrip("-").replace("-", "_").upper()
+        group.add_argument(flag, env_var=env, **kwargs)
+
+
+def parse_think_time(text: str) -> tuple[float, float]:
+    """``"2"`` → (2, 2); ``"1-3"`` → (1, 3).
+
+    Raises:
+        ValueError: not one or two non-negative numbers.
+    """
+    low, _, high = text.partition("-")
+    bounds = (float(low), float(high or low))
+    if bounds[0] < 0 or bounds[1] < bounds[0]:
+        raise ValueError(f"think time must be 'N' or 'MIN-MAX' seconds, not {text!r}")
+    return bounds
