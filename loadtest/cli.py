@@ -1,0 +1,154 @@
+"""``loadtest``: run, serve, report. Thin: parse, call, map errors to exit codes.
+
+Exit codes (``../shared/CONTRACT.md``): 0 ok · 1 the tool failed · 2 bad usage or input ·
+3 an SLO failed · 4 compare found a regression.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadtest import __version__
+from loadtest.errors import LoadtestError, UsageError
+
+EXIT_OK, EXIT_TOOL_FAILED, EXIT_USAGE = 0, 1, 2
+TIMESPAN = re.compile(r"^(\d+h)?(\d+m)?(\d+s)?$|^\d+$")
+
+
+class LoadtestGroup(click.Group):
+    """Turns our errors into one line on stderr and the contract's exit code, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LoadtestError as exc:
+            click.echo(f"loadtest: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=LoadtestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="loadtest")
+def main() -> None:
+    """Load and soak testing for streaming WebSocket chat APIs."""
+
+
+def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value or not TIMESPAN.match(value) or value in {"0", "0s"}:
+        raise click.BadParameter(f"{value!r} is not a duration like 90s, 10m, 1h30m")
+    return value
+
+
+@main.command("run", context_settings={"ignore_unknown_options": False})
+@click.argument("scenario", required=False)
+@click.option("--host", help="target base URL (ws://, wss://, http://, https://); "
+                             "absent: start the embedded reference target on 127.0.0.1")
+@click.option("-u", "--users", type=click.IntRange(min=1), default=10, show_default=True,
+              help="concurrent conversations (closed model)")
+@click.option("-r", "--spawn-rate", type=click.FloatRange(min=0, min_open=True),
+              help="users started per second [default: all at once]")
+@click.option("-t", "--duration", default="60s", show_default=True, callback=_timespan,
+              help="run time in Locust syntax: 90s, 10m, 2h")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Locust worker processes on this machine (0: one process)")
+@click.option("--api-key", envvar="LOADTEST_API_KEY", show_envvar=True,
+              help="sent as X-API-Key")
+@click.option("--token", envvar="LOADTEST_TOKEN", show_envvar=True,
+              help="one static JWT for every user")
+@click.option("--tokens-file", type=click.Path(dir_okay=False), envvar="LOADTEST_TOKENS_FILE",
+              show_envvar=True, help="JWTs, one per line, round-robin over users")
+@click.option("--jwt-secret", envvar="LOADTEST_JWT_SECRET", show_envvar=True,
+              help="mint an HS256 JWT per user with this secret")
+@click.option("--login-file", type=click.Path(dir_okay=False), envvar="LOADTEST_LOGIN_FILE",
+              show_envvar=True, help="email,password per line: log each user in")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="run directory [default: reports/<UTC>-<scenario>]")
+@click.option("--target-args", default="", metavar="'ARGS'",
+              help="options for the embedded target, e.g. '--profile fixed --ttfc-ms 50'")
+@click.argument("locust_args", nargs=-1, type=click.UNPROCESSED)
+def run_command(
+    scenario: str | None,
+    host: str | None,
+    users: int,
+    spawn_rate: float | None,
+    duration: str,
+    workers: int,
+    api_key: str | None,
+    token: str | None,
+    tokens_file: str | None,
+    jwt_secret: str | None,
+    login_file: str | None,
+    out: Path | None,
+    target_args: str,
+    locust_args: tuple[str, ...],
+) -> None:
+    """Run SCENARIO (a locustfile or a name in scenarios/; default: chat) and print percentiles.
+
+    Anything after `--` goes to Locust unchanged, e.g. `-- --think-time 0.5-1`.
+    """
+    from loadtest.launch import RunRequest, run, tail
+    from loadtest.report.table import render_percentile_table
+    from loadtest.rundir import read_summary
+    from loadtest.session import Endpoints
+
+    if scenario is not None and scenario.startswith("-"):
+        locust_args, scenario = (scenario, *locust_args), None  # `run -- --flag …`
+    if host:
+        Endpoints.from_base_url(host)  # a bad URL is a usage error before anything starts
+    sources = [name for name, value in (("--token", token), ("--tokens-file", tokens_file),
+                                        ("--jwt-secret", jwt_secret),
+                                        ("--login-file", login_file)) if value]
+    if len(sources) > 1:
+        raise UsageError(f"choose one of --token, --tokens-file, --jwt-secret, --login-file "
+                         f"(got {', '.join(sources)})")
+    secrets = {
+        env: value
+        for env, value in (
+            ("LOADTEST_API_KEY", api_key),
+            ("LOADTEST_TOKEN", token),
+            ("LOADTEST_TOKENS_FILE", str(Path(tokens_file).resolve()) if tokens_file else None),
+            ("LOADTEST_JWT_SECRET", jwt_secret),
+            ("LOADTEST_LOGIN_FILE", str(Path(login_file).resolve()) if login_file else None),
+        )
+        if value
+    }
+    request = RunRequest(
+        scenario=scenario,
+        host=host,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        workers=workers,
+        out=out,
+        secrets=secrets,
+        target_args=target_args,
+        locust_args=locust_args,
+    )
+    code, run_dir = run(request)
+    if code == EXIT_USAGE:
+        sys.exit(EXIT_USAGE)
+    if not (run_dir / "summary.json").exists():
+        click.echo(tail(run_dir / "locust.log"), err=True)
+        raise LoadtestError(f"Locust exited ({code}) without a summary; see {run_dir}/locust.log")
+    summary = read_summary(run_dir)
+    click.echo(render_percentile_table(summary))
+    click.echo(f"\nrun directory: {run_dir}")
+
+
+def _attach_serve() -> None:
+    try:
+        from loadtest.target.command import serve
+    except ImportError:  # the target package is optional at import time of the CLI only
+        return
+    main.add_command(serve)
+
+
+_attach_serve()
+
+
+if __name__ == "__main__":
+    main()

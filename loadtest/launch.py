@@ -1,0 +1,181 @@
+"""Launch one load-test run: the embedded target if needed, then Locust, then wait.
+
+Locust runs in its own process (``python -m locust``), exactly as a user would run it, with
+``--processes N`` for local workers, so ``loadtest run`` adds nothing Locust users would not
+recognise. Secrets travel to it by environment only. Its console output goes to
+``<run>/locust.log``; the lines we print ourselves (``[loadtest] …``) are echoed live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from loadtest.errors import LoadtestError, UsageError
+from loadtest.rundir import default_run_dir
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+SCENARIO_DIRS = (Path("scenarios"), PACKAGE_ROOT.parent / "scenarios")
+DEFAULT_SCENARIO = "chat"
+ECHO_PREFIXES = ("[loadtest]", "loadtest: error")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``loadtest run`` was asked for."""
+
+    scenario: str | None = None
+    host: str | None = None
+    users: int = 10
+    spawn_rate: float | None = None
+    duration: str = "60s"
+    workers: int = 0
+    out: Path | None = None
+    #: Secrets: only ever passed on by environment.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    target_args: str = ""
+    locust_args: Sequence[str] = ()
+
+
+def resolve_scenario(name: str | None) -> Path:
+    """A locustfile path, or the name of a shipped scenario (``chat``, ``churn`` …).
+
+    Raises:
+        UsageError: nothing by that name.
+    """
+    wanted = name or DEFAULT_SCENARIO
+    path = Path(wanted)
+    if path.is_file():
+        return path
+    for folder in SCENARIO_DIRS:
+        candidate = folder / (wanted if wanted.endswith(".py") else f"{wanted}.py")
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f"no scenario {wanted!r}: give a locustfile path or a name in scenarios/")
+
+
+def locust_command(request: RunRequest, scenario: Path, host: str, out: Path) -> list[str]:
+    """The ``python -m locust`` command line for this run (no secrets on it)."""
+    command = [
+        sys.executable, "-m", "locust",
+        "-f", str(scenario),
+        "--headless",
+        "--host", host,
+        "-u", str(request.users),
+        "-r", str(request.spawn_rate if request.spawn_rate is not None else request.users),
+        "-t", request.duration,
+        "--loadtest-out", str(out),
+        "--loadtest-scenario", scenario.stem,
+        "--stop-timeout", "2",
+    ]  # fmt: skip
+    if request.workers:
+        command += ["--processes", str(request.workers)]
+    return command + list(request.locust_args)
+
+
+@contextlib.contextmanager
+def embedded_target(
+    request: RunRequest, env: dict[str, str]
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Start the reference target unless ``--host`` names one; yield the URL and user env.
+
+    With no secrets given, a random JWT secret and API key are made for this run only, shared
+    with the target and the users through the environment, and never written anywhere.
+    """
+    if request.host:
+        yield request.host, env
+        return
+    from loadtest.target.process import TargetProcess
+
+    env = dict(env)
+    env.setdefault("LOADTEST_JWT_SECRET", secrets.token_urlsafe(32))
+    env.setdefault("LOADTEST_API_KEY", secrets.token_urlsafe(16))
+    target_env = {k: env[k] for k in ("LOADTEST_JWT_SECRET", "LOADTEST_API_KEY")}
+    try:
+        args = shlex.split(request.target_args)
+    except ValueError as exc:
+        raise UsageError(f"--target-args: {exc}") from None
+    with TargetProcess(args, env=target_env) as target:
+        yield target.base_url, env
+
+
+def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
+    """Run Locust to completion and return (its exit code, the run directory).
+
+    Ctrl-C reaches Locust too (same process group); it stops the users and still writes the
+    run directory, and we wait for it. SIGTERM to us is passed on.
+
+    Raises:
+        UsageError: bad scenario or options.
+        LoadtestError: the embedded target would not start.
+    """
+    scenario = resolve_scenario(request.scenario)
+    out = request.out or default_run_dir(scenario.stem)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **request.secrets}
+    env["PYTHONUNBUFFERED"] = "1"
+    with embedded_target(request, env) as (host, child_env):
+        meta = {"target_embedded": request.host is None, "target_args": request.target_args}
+        child_env["LOADTEST_RUN_META"] = json.dumps(meta)
+        command = locust_command(request, scenario, host, out)
+        print(
+            f"[loadtest] {scenario.stem}: {request.users} users for {request.duration} "
+            f"against {host}{' (embedded target)' if request.host is None else ''} → {out}",
+            file=echo,
+            flush=True,
+        )
+        code = _run_locust(command, child_env, out / "locust.log", echo)
+    return code, out
+
+
+def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo: TextIO) -> int:
+    process = subprocess.Popen(
+        command,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+    )
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Locust handles Ctrl-C itself
+
+    def forward_term(signum: int, _frame: object) -> None:
+        process.send_signal(signum)
+
+    previous_term = signal.signal(signal.SIGTERM, forward_term)
+    try:
+        assert process.stdout is not None
+        with log_path.open("w") as log:
+            for line in process.stdout:
+                log.write(line)
+                if line.startswith(ECHO_PREFIXES):
+                    echo.write(line)
+                    echo.flush()
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
+        if process.poll() is None:
+            process.kill()
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log, for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+__all__ = ["LoadtestError", "RunRequest", "resolve_scenario", "run"]

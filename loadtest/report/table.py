@@ -1,0 +1,85 @@
+"""The terminal percentile table: read a summary, return text. No I/O of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Metrics in the order a reader wants them, with what they measure.
+METRIC_ROWS: tuple[tuple[str, str], ...] = (
+    ("connect_ms", "TCP connect → handshake accepted"),
+    ("ttfs_ms", "sent → ai_message_start"),
+    ("ttfc_ms", "sent → first chunk"),
+    ("ttfc_from_intended_ms", "intended start → first chunk"),
+    ("stream_ms", "sent → ai_message_complete"),
+    ("inter_chunk_ms", "gap between chunks"),
+    ("pong_rtt_ms", "ping → pong"),
+    ("reconnect_ms", "drop → handshake accepted"),
+    ("schedule_lag_ms", "intended start → sent"),
+)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("count", "count"),
+    ("p50", "p50"),
+    ("p90", "p90"),
+    ("p95", "p95"),
+    ("p99", "p99"),
+    ("p999", "p99.9"),
+    ("max", "max"),
+)
+COUNT_KEYS: tuple[str, ...] = (
+    "streams_started",
+    "streams_completed",
+    "streams_failed",
+    "streams_cancelled",
+    "connections_opened",
+    "connection_failures",
+    "disconnects",
+    "reconnects",
+    "reconnect_giveups",
+    "protocol_violations",
+    "error_frames",
+    "pongs_missed",
+    "dropped_arrivals",
+)
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return "-"
+    if column == "count":
+        return f"{int(value):,}"
+    return f"{float(value):.2f}"
+
+
+def render_percentile_table(summary: Mapping[str, Any]) -> str:
+    """Percentiles (ms) of every recorded metric, then the non-zero counts."""
+    metrics: Mapping[str, Mapping[str, Any]] = summary.get("metrics", {})
+    header = ["metric (ms)"] + [label for _, label in COLUMNS]
+    rows = [header]
+    for key, _meaning in METRIC_ROWS:
+        values = metrics.get(key)
+        if not values or not values.get("count"):
+            continue
+        rows.append([key] + [_cell(values.get(column), column) for column, _ in COLUMNS])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    if len(rows) == 1:
+        lines.append("(no latency recorded)")
+    counts: Mapping[str, Any] = summary.get("counts", {})
+    shown = [f"{key} {counts[key]:,}" for key in COUNT_KEYS if counts.get(key)]
+    if shown:
+        lines.append("")
+        lines.append(" · ".join(shown))
+    breakdowns: Mapping[str, Mapping[str, Mapping[str, int]]] = summary.get("breakdowns", {})
+    for key, maps in breakdowns.items():
+        for map_name, values in maps.items():
+            if values:
+                detail = ", ".join(f"{k}: {v}" for k, v in sorted(values.items()))
+                lines.append(f"{key} {map_name}: {detail}")
+    return "\n".join(lines)
