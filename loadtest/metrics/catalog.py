@@ -1,0 +1,68 @@
+"""The names of every metric, counter and gauge, as in ``CONTRACT.md`` and ``docs/metrics.md``.
+
+CI jobs read these keys from summary.json, so they are spelled once, here. Recording a name that
+is not listed raises at its first use in a window, which turns a typo into a failing test rather
+than a silently empty column. Add names here; never rename one without a deprecation path.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+METRICS: tuple[str, ...] = (
+    "connect_ms",
+    "ttfs_ms",
+    "ttfc_ms",
+    "stream_ms",
+    "inter_chunk_ms",
+    "pong_rtt_ms",
+    "reconnect_ms",
+    "schedule_lag_ms",
+    "ttfc_from_intended_ms",
+)
+"""Latency metrics of the system under test (histograms, milliseconds). ``ttfc_from_intended_ms``
+is the open model's time to first chunk measured from the *intended* start, so queueing in front
+of the send (coordinated omission) is not hidden."""
+
+GENERATOR_METRICS: tuple[str, ...] = ("loop_lag_ms",)
+"""Latency histograms about the load generator itself, kept out of summary.json ``metrics``."""
+
+COUNTS: tuple[str, ...] = (
+    "streams_started",
+    "streams_completed",
+    "streams_failed",
+    "streams_cancelled",
+    "connections_opened",
+    "connection_failures",
+    "disconnects",
+    "reconnects",
+    "reconnect_giveups",
+    "protocol_violations",
+    "error_frames",
+    "templates_created",
+    "pings_sent",
+    "pongs_received",
+    "pongs_missed",
+    "dropped_arrivals",
+    "streams_retried",
+)
+"""Counter keys; summary.json ``counts`` always holds every one, as a plain int."""
+
+BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "connection_failures": "by_status",  # "401", "403", "5xx"-style codes, "timeout" …
+        "disconnects": "by_close_code",  # WebSocket close code, e.g. "1006"
+        "protocol_violations": "by_kind",  # e.g. "cross_talk", "chunk_before_start"
+        "streams_failed": "by_error_kind",  # e.g. "timeout", "error_frame", "disconnect"
+    }
+)
+"""Counter key → name of its breakdown map. Only these counters accept ``by=``; summary.json
+``breakdowns[key][map_name]`` maps each label (a string) to its count, and the labels of one map
+sum to the counter's total whenever every increment gave a label."""
+
+GAUGES: tuple[str, ...] = ("cpu_share",)
+"""Per-window gauges (last and max value): ``cpu_share`` is the generator process's CPU time
+over wall time in the window, where 1.0 is one core saturated."""
+
+HISTOGRAM_NAMES: frozenset[str] = frozenset(METRICS + GENERATOR_METRICS)
+"""Every name a histogram may be recorded under."""

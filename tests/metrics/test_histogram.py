@@ -1,0 +1,151 @@
+"""LatencyHistogram: exact, mergeable, and honest about values it cannot hold."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loadtest.metrics.histogram import (
+    HIGHEST_US,
+    PERCENTILES,
+    SUMMARY_KEYS,
+    LatencyHistogram,
+)
+
+
+def latencies(seed: int, n: int) -> list[float]:
+    """A long-tailed sample in ms, from sub-millisecond to seconds."""
+    rng = random.Random(seed)
+    return [rng.lognormvariate(3.0, 1.5) for _ in range(n)]
+
+
+def histogram_of(values: list[float]) -> LatencyHistogram:
+    histogram = LatencyHistogram()
+    for value in values:
+        histogram.record_ms(value)
+    return histogram
+
+
+def test_merging_eight_workers_encoded_histograms_equals_one_histogram_of_all_data() -> None:
+    workers = [latencies(seed, 3_000) for seed in range(8)]
+    everything = histogram_of([v for worker in workers for v in worker])
+
+    merged = LatencyHistogram()
+    for worker in workers:
+        merged.merge(LatencyHistogram.decode(histogram_of(worker).encode()))
+
+    assert merged.count == 24_000
+    assert merged.summary_ms() == everything.summary_ms()
+    for percentile in (0.1, 1, 25, 50, 75, 90, 99, 99.9, 99.99, 100):
+        assert merged.value_at_percentile_ms(percentile) == everything.value_at_percentile_ms(
+            percentile
+        )
+
+
+def test_summary_uses_hdrhistogram_definitions_exactly() -> None:
+    histogram = histogram_of(latencies(7, 20_000))
+    hdr = histogram.hdr
+
+    summary = histogram.summary_ms()
+
+    assert tuple(summary) == SUMMARY_KEYS
+    assert summary["count"] == 20_000
+    for name, percentile in PERCENTILES.items():
+        assert summary[name] == round(hdr.get_value_at_percentile(percentile) / 1000, 3)
+    assert summary["mean"] == round(hdr.get_mean_value() / 1000, 3)
+    assert summary["min"] == round(hdr.get_min_value() / 1000, 3)
+    assert summary["max"] == round(hdr.get_max_value() / 1000, 3)
+
+
+def test_three_significant_digits_in_microseconds() -> None:
+    histogram = histogram_of([12.3456] * 10)  # 12,346 µs: bucket width 8 µs at this magnitude
+
+    summary = histogram.summary_ms()
+
+    assert abs(summary["p50"] - 12.3456) <= 12.3456 * 0.001
+    assert summary["min"] <= 12.346 <= summary["max"]
+
+
+def test_empty_histogram_summarises_to_zeros_with_count_zero() -> None:
+    summary = LatencyHistogram().summary_ms()
+
+    assert summary == {"count": 0} | dict.fromkeys(SUMMARY_KEYS[1:], 0.0)
+
+
+def test_zero_and_sub_microsecond_values_are_real_and_recorded_as_one_microsecond() -> None:
+    histogram = histogram_of([0.0, 0.0004])
+
+    assert histogram.count == 2
+    assert histogram.out_of_range == 0
+    assert histogram.summary_ms()["max"] == 0.001
+
+
+def test_values_beyond_one_hour_are_clamped_and_counted_never_dropped() -> None:
+    histogram = histogram_of([5.0, 3_600_000.0, 3_600_001.0, 7_200_000.0, float("inf")])
+
+    assert histogram.count == 5
+    assert histogram.out_of_range == 3  # exactly 1 h is in range
+    assert histogram.hdr.get_count_at_value(HIGHEST_US) == 4
+    assert histogram.summary_ms()["max"] >= 3_600_000.0
+
+
+def test_negative_values_are_clock_bugs_counted_out_of_range() -> None:
+    histogram = histogram_of([-1.0])
+
+    assert histogram.count == 1
+    assert histogram.out_of_range == 1
+    assert histogram.summary_ms()["min"] == 0.001
+
+
+def test_nan_is_refused() -> None:
+    with pytest.raises(ValueError):
+        LatencyHistogram().record_ms(float("nan"))
+
+
+def test_out_of_range_count_survives_encode_decode_and_merge() -> None:
+    first = histogram_of([1.0, 10_000_000.0])
+    second = histogram_of([2.0, 20_000_000.0, 30_000_000.0])
+
+    merged = LatencyHistogram.decode(first.encode())
+    merged.merge(LatencyHistogram.decode(second.encode()))
+
+    assert merged.count == 5
+    assert merged.out_of_range == 3
+
+
+def test_merge_keeps_the_true_minimum_whichever_side_is_empty() -> None:
+    # hdrh's own add() turns the minimum into 0 when either side is empty.
+    recorded = histogram_of([42.0, 50.0])
+    into_empty = LatencyHistogram()
+    into_empty.merge(recorded)
+    empty_into = histogram_of([42.0, 50.0])
+    empty_into.merge(LatencyHistogram())
+
+    assert into_empty.summary_ms() == recorded.summary_ms()
+    assert empty_into.summary_ms() == recorded.summary_ms()
+    assert recorded.summary_ms()["min"] == pytest.approx(42.0, rel=0.001)
+
+
+def test_copy_is_independent() -> None:
+    original = histogram_of([1.0, 2.0])
+    clone = original.copy()
+    clone.record_ms(3.0)
+
+    assert original.count == 2
+    assert clone.count == 3
+
+
+def test_a_bare_standard_blob_decodes_with_zero_out_of_range() -> None:
+    histogram = histogram_of([1.0, 9_999_999.0])
+
+    decoded = LatencyHistogram.decode(histogram.to_hdr_blob())
+
+    assert decoded.summary_ms() == histogram.summary_ms()
+    assert decoded.out_of_range == 0
+
+
+@pytest.mark.parametrize("garbage", [b"", b"nonsense", b"LH1:x:HISTF", b"LH1:3:not-base64!"])
+def test_decoding_garbage_raises_value_error(garbage: bytes) -> None:
+    with pytest.raises(ValueError):
+        LatencyHistogram.decode(garbage)
