@@ -170,6 +170,7 @@ class ConsultationSession:
         self._token: Token | None = None
         self._sleep = sleep
         self._tracker = StreamTracker()
+        self._last_reported: Stream | None = None
         self._stream_done = gevent.event.Event()
         self._connection: WebSocketConnection | None = None
         self._connected = gevent.event.Event()
@@ -207,7 +208,7 @@ class ConsultationSession:
                 greenlet.kill(block=False)
         stream = self._tracker.cancel(perf_counter())
         if stream is not None:
-            self.observer.stream_finished(stream)
+            self._report(stream)
             self._stream_done.set()
         if self._connection is not None:
             self._connection.close(NORMAL_CLOSE)
@@ -221,7 +222,8 @@ class ConsultationSession:
             self._heartbeat.kill(block=False)
         stream = self._tracker.cancel(perf_counter())
         if stream is not None:
-            self.observer.stream_finished(stream)
+            self._report(stream)
+            self._stream_done.set()
         if self._connection is not None:
             self._connection.abort()
         self._connected.set()
@@ -251,12 +253,19 @@ class ConsultationSession:
             stream.sent_at = connection.send_text(payload)
         except TransportError as exc:
             failed = self._tracker.fail("send_failed", perf_counter(), detail=str(exc))
-            self.observer.stream_finished(failed)
+            self._report(failed)
             return failed
         if not self._stream_done.wait(self.config.stream_timeout_s) and not stream.finished:
             self._tracker.fail("timeout", perf_counter())
-        self.observer.stream_finished(stream)
+        self._report(stream)
         return stream
+
+    def _report(self, stream: Stream) -> None:
+        """Report a finished stream exactly once, whoever sees it end first."""
+        if stream is self._last_reported:
+            return
+        self._last_reported = stream
+        self.observer.stream_finished(stream)
 
     def _wait_until_connected(self) -> None:
         while True:

@@ -1,0 +1,160 @@
+"""The gevent transport over real sockets against the reference target (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import gevent
+import gevent.event
+import pytest
+import trustme
+from loadtest.target.process import TargetProcess
+
+from loadtest.errors import HandshakeError
+from loadtest.protocol import MessageType, encode_message
+from loadtest.transport import ConnectOptions, WebSocketConnection
+from tests.targets import API_KEY, TARGET_ENV, mint
+
+
+class Frames:
+    """A FrameHandler that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[dict, float]] = []
+        self.binaries: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+        self.complete = gevent.event.Event()
+
+    def on_text(self, payload: bytes, at: float) -> None:
+        message = json.loads(payload)
+        self.texts.append((message, at))
+        if message["type"] == "ai_message_complete":
+            self.complete.set()
+
+    def on_binary(self, payload: bytes, at: float) -> None:
+        self.binaries.append(payload)
+
+    def on_close(self, code: int, reason: str, at: float) -> None:
+        self.closed = (code, reason)
+
+
+def ws_url(target: TargetProcess, token: str | None = None, scheme: str = "ws") -> str:
+    return (
+        f"{scheme}://127.0.0.1:{target.port}/ws/consultation"
+        f"?consultation_id=c1&token={token or mint()}"
+    )
+
+
+AUTH = ConnectOptions(headers={"X-API-Key": API_KEY}, open_timeout_s=5)
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[TargetProcess]:
+    args = ["--profile", "fixed", "--ttfc-ms", "20", "--chunk-gap-ms", "2", "--chunks", "5",
+            "--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.3"]
+    with TargetProcess(args, env=TARGET_ENV) as running:
+        yield running
+
+
+def test_a_reply_streams_in_order_with_monotonic_read_stamps(target: TargetProcess) -> None:
+    frames = Frames()
+    connection = WebSocketConnection.open(ws_url(target), frames, AUTH)
+    try:
+        assert connection.connect_ms > 0
+        sent_at = connection.send_text(encode_message(MessageType.USER_MESSAGE, "m1", "Hi"))
+        assert frames.complete.wait(5)
+        types = [message["type"] for message, _ in frames.texts]
+        assert types == ["ai_message_start"] + ["ai_message_chunk"] * 5 + ["ai_message_complete"]
+        stamps = [at for _, at in frames.texts]
+        assert stamps == sorted(stamps) and stamps[0] > sent_at
+    finally:
+        connection.close()
+    assert frames.closed is not None and frames.closed[0] == 1000
+
+
+def test_bad_token_is_a_401_at_handshake(target: TargetProcess) -> None:
+    with pytest.raises(HandshakeError) as caught:
+        WebSocketConnection.open(ws_url(target, mint(secret="wrong" * 8)), Frames(), AUTH)
+    assert caught.value.kind == "401" and caught.value.status == 401
+    assert "token=" not in str(caught.value)
+
+
+def test_missing_api_key_is_a_401(target: TargetProcess) -> None:
+    with pytest.raises(HandshakeError) as caught:
+        WebSocketConnection.open(ws_url(target), Frames(), ConnectOptions(open_timeout_s=5))
+    assert caught.value.kind == "401"
+
+
+def test_server_pings_are_answered_while_the_user_is_idle(target: TargetProcess) -> None:
+    # The target pings every 0.2 s and drops a client that has not answered within 0.3 s.
+    frames = Frames()
+    connection = WebSocketConnection.open(ws_url(target), frames, AUTH)
+    try:
+        gevent.sleep(1.2)  # idle on purpose: several ping/timeout cycles must pass
+        assert connection.is_open, f"closed by the server: {frames.closed}"
+    finally:
+        connection.close()
+
+
+def test_refused_port_is_classified() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(HandshakeError) as caught:
+        WebSocketConnection.open(f"ws://127.0.0.1:{port}/ws", Frames(), AUTH)
+    assert caught.value.kind == "refused"
+
+
+def test_abort_resets_without_a_close_frame(target: TargetProcess) -> None:
+    frames = Frames()
+    connection = WebSocketConnection.open(ws_url(target), frames, AUTH)
+    connection.abort()
+    assert frames.closed == (1006, "")
+    assert not connection.is_open
+
+
+@pytest.fixture(scope="module")
+def tls_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TargetProcess, Path]]:
+    folder = tmp_path_factory.mktemp("tls")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    cert, key, ca = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
+    certificate.cert_chain_pems[0].write_to_path(cert)
+    for extra in certificate.cert_chain_pems[1:]:
+        extra.write_to_path(cert, append=True)
+    certificate.private_key_pem.write_to_path(key)
+    authority.cert_pem.write_to_path(ca)
+    args = ["--profile", "fixed", "--ttfc-ms", "5", "--chunks", "3",
+            "--tls-cert", str(cert), "--tls-key", str(key)]
+    with TargetProcess(args, env=TARGET_ENV) as running:
+        yield running, ca
+
+
+def test_wss_with_a_trusted_private_ca(tls_target: tuple[TargetProcess, Path]) -> None:
+    target, ca = tls_target
+    frames = Frames()
+    options = ConnectOptions(headers=AUTH.headers, ca_file=str(ca), open_timeout_s=5)
+    connection = WebSocketConnection.open(ws_url(target, scheme="wss"), frames, options)
+    try:
+        connection.send_text(encode_message(MessageType.USER_MESSAGE, "m1", "Hi"))
+        assert frames.complete.wait(5)
+    finally:
+        connection.close()
+
+
+def test_wss_verifies_certificates_by_default(tls_target: tuple[TargetProcess, Path]) -> None:
+    target, _ = tls_target
+    with pytest.raises(HandshakeError) as caught:
+        WebSocketConnection.open(ws_url(target, scheme="wss"), Frames(), AUTH)
+    assert caught.value.kind == "tls"
+
+
+def test_wss_insecure_skips_verification(tls_target: tuple[TargetProcess, Path]) -> None:
+    target, _ = tls_target
+    options = ConnectOptions(headers=AUTH.headers, insecure=True, open_timeout_s=5)
+    connection = WebSocketConnection.open(ws_url(target, scheme="wss"), Frames(), options)
+    assert connection.is_open
+    connection.close()
