@@ -65,3 +65,15 @@ def parse_think_time(text: str) -> tuple[float, float]:
     if bounds[0] < 0 or bounds[1] < bounds[0]:
         raise ValueError(f"think time must be 'N' or 'MIN-MAX' seconds, not {text!r}")
     return bounds
+
+ARRIVAL_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--arrival-rate", {"type": float, "default": 0.0,
+                        "help": "open model: new conversations per second, across all users"}),
+    ("--arrival-process", {"default": "constant", "choices": ["constant", "poisson"]}),
+    ("--max-in-flight", {"type": int, "default": 1000,
+                         "help": "open model: conversations in flight per user before new "
+                                 "arrivals are dropped (and counted)"}),
+    ("--turns", {"type": int, "default": 1,
+                 "help": "open model: messages per arriving conversation"}),
+)
+OPTIONS = OPTIONS + ARRIVAL_OPTIONS

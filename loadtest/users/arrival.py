@@ -1,0 +1,92 @@
+"""A Locust user that starts conversations on a schedule: the open model.
+
+Locust users are closed-loop: a user waits for its reply before it asks again, so a stalled
+server quietly receives fewer requests and its stall vanishes from the percentiles
+(coordinated omission). An :class:`ArrivalUser` instead starts a new conversation at every
+intended start of an :class:`~loadtest.arrivals.ArrivalSchedule`, whatever the server is
+doing, each in its own greenlet, and records when it *meant* to start: ``schedule_lag_ms``
+and ``ttfc_from_intended_ms`` keep the server's stalls in the numbers.
+
+``--arrival-rate R`` is the rate across all users: each of the ``-u`` users runs ``R / u``.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+import gevent
+import gevent.pool
+from locust import task
+
+from loadtest.arrivals import ArrivalSchedule
+from loadtest.errors import LoadtestError
+from loadtest.session import ConsultationSession, SessionEnded
+from loadtest.users.chat import ConsultationUser
+from loadtest.users.recording import SessionRecorder
+
+
+class ArrivalUser(ConsultationUser):
+    """Drives one share of the arrival schedule; each arrival is a short conversation."""
+
+    abstract = True
+    conversations: gevent.pool.Pool | None = None
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def arrive(self) -> None:
+        options = self.environment.parsed_options
+        users = max(1, int(getattr(options, "num_users", 1) or 1))
+        rate = float(options.arrival_rate)
+        if rate <= 0:
+            raise LoadtestError("the arrival scenario needs --arrival-rate R (per second)")
+        index = self.user_index % users
+        schedule = ArrivalSchedule(
+            rate / users,
+            process=options.arrival_process,
+            seed=options.seed * 7919 + self.user_index,
+            phase=index / users,
+        )
+        pool = self.conversations = gevent.pool.Pool(max(1, int(options.max_in_flight)))
+        started = perf_counter()
+        for offset in schedule.offsets():
+            intended = started + offset
+            delay = intended - perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+            if pool.full():
+                self.run.count("dropped_arrivals")
+                continue
+            pool.spawn(self._conversation, intended, int(options.turns))
+
+    def _conversation(self, intended_start: float, turns: int) -> None:
+        recorder = SessionRecorder(
+            self.run,
+            user=self.context.next_user_index(),
+            worker=self.run.worker_name,
+            fire_request=self.environment.events.request.fire,
+        )
+        session = ConsultationSession(
+            self.context.session_config,
+            recorder,
+            tokens=self.context.tokens,
+            user_index=recorder.user,
+        )
+        try:
+            session.start()
+            recorder.consultation_id = session.consultation_id
+            for turn in range(turns):
+                recorder.intended_start = intended_start if turn == 0 else None
+                session.send_user_message(self.context.prompts.next())
+        except SessionEnded:
+            pass
+        finally:
+            session.close()
+
+    def on_stop(self) -> None:
+        # Each conversation closes its session as it is killed, reporting a stream still in
+        # flight as cancelled, not failed.
+        if self.conversations is not None:
+            self.conversations.kill(block=True, timeout=5)
+        super().on_stop()
