@@ -31,6 +31,7 @@ equivalent value of the largest, ``mean`` the count-weighted mean of bucket midp
 from __future__ import annotations
 
 import binascii
+import functools
 import operator
 import zlib
 
@@ -73,6 +74,17 @@ _DECODE_ERRORS = (
 
 def _new_hdr() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+@functools.cache
+def _reference_hdr() -> HdrHistogram:
+    """An empty histogram of our shape, to compare decoded ones against (never recorded to)."""
+    return _new_hdr()
+
+
+def _shape(hdr: HdrHistogram) -> tuple[int, int, int, int]:
+    """What must match for two histograms' counters to line up index by index."""
+    return (hdr.bucket_count, hdr.sub_bucket_count, hdr.unit_magnitude, hdr.word_size)
 
 
 class LatencyHistogram:
@@ -218,18 +230,13 @@ class LatencyHistogram:
         Returns:
             The wrapper.
         """
-        wrapped = cls()
-        reference = wrapped._hdr
-        same_shape = (
-            hdr.bucket_count == reference.bucket_count
-            and hdr.sub_bucket_count == reference.sub_bucket_count
-            and hdr.unit_magnitude == reference.unit_magnitude
-            and hdr.word_size == reference.word_size
-        )
-        if same_shape:
+        if _shape(hdr) == _shape(_reference_hdr()):
+            wrapped = cls.__new__(cls)
             wrapped._hdr = hdr
-        elif hdr.get_total_count():
-            wrapped._hdr.add(hdr)
+        else:
+            wrapped = cls()
+            if hdr.get_total_count():
+                wrapped._hdr.add(hdr)
         wrapped.out_of_range = out_of_range
         return wrapped
 

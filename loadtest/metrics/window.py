@@ -419,25 +419,27 @@ class RunAggregate:
 
     Windows may come from any number of workers, in any order, more than once per slot (a
     worker's flushed partial window and its continuation); windows with the same start merge.
-    Windows are copied on :meth:`add`, so callers may reuse or mutate theirs.
+    Windows are copied on :meth:`add` (unless told otherwise), so callers may reuse theirs.
     """
 
     def __init__(self) -> None:
         self._slots: dict[float, MetricWindow] = {}
         self._totals: MetricWindow | None = None
 
-    def add(self, window: MetricWindow) -> None:
+    def add(self, window: MetricWindow, *, copy: bool = True) -> None:
         """Merge one window into its slot and into the totals.
 
         Args:
             window: the window; empty windows are ignored.
+            copy: False hands the window over to the aggregate, which may then keep and
+                mutate it (saves a copy when the caller built it just for this call).
         """
         if window.is_empty:
             return
         key = window_key(window.start_s)
         slot = self._slots.get(key)
         if slot is None:
-            self._slots[key] = window.copy()
+            self._slots[key] = window.copy() if copy else window
         else:
             slot.merge(window)
         if self._totals is None:
