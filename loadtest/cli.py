@@ -53,6 +53,9 @@ def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="users started per second [default: all at once]")
 @click.option("-t", "--duration", default="60s", show_default=True, callback=_timespan,
               help="run time in Locust syntax: 90s, 10m, 2h")
+@click.option("--arrival-rate", type=click.FloatRange(min=0, min_open=True),
+              help="open model: new conversations per second (instead of --users); "
+                   "default scenario: arrival")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Locust worker processes on this machine (0: one process)")
 @click.option("--api-key", envvar="LOADTEST_API_KEY", show_envvar=True,
@@ -76,6 +79,7 @@ def run_command(
     users: int,
     spawn_rate: float | None,
     duration: str,
+    arrival_rate: float | None,
     workers: int,
     api_key: str | None,
     token: str | None,
@@ -116,10 +120,14 @@ def run_command(
         )
         if value
     }
+    if arrival_rate is not None:
+        users = max(1, workers)  # one arrival driver per process; each runs rate / users
+        spawn_rate = float(users)
     request = RunRequest(
         scenario=scenario,
         host=host,
         users=users,
+        arrival_rate=arrival_rate,
         spawn_rate=spawn_rate,
         duration=duration,
         workers=workers,

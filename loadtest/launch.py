@@ -27,6 +27,7 @@ from loadtest.rundir import default_run_dir
 PACKAGE_ROOT = Path(__file__).resolve().parent
 SCENARIO_DIRS = (Path("scenarios"), PACKAGE_ROOT.parent / "scenarios")
 DEFAULT_SCENARIO = "chat"
+ARRIVAL_SCENARIO = "arrival"
 ECHO_PREFIXES = ("[loadtest]", "loadtest: error")
 
 
@@ -40,6 +41,8 @@ class RunRequest:
     spawn_rate: float | None = None
     duration: str = "60s"
     workers: int = 0
+    #: Open model: conversations per second across the run (instead of ``users``).
+    arrival_rate: float | None = None
     out: Path | None = None
     #: Secrets: only ever passed on by environment.
     secrets: Mapping[str, str] = field(default_factory=dict)
@@ -78,6 +81,8 @@ def locust_command(request: RunRequest, scenario: Path, host: str, out: Path) ->
         "--loadtest-scenario", scenario.stem,
         "--stop-timeout", "2",
     ]  # fmt: skip
+    if request.arrival_rate is not None:
+        command += ["--arrival-rate", str(request.arrival_rate)]
     if request.workers:
         command += ["--processes", str(request.workers)]
     return command + list(request.locust_args)
@@ -119,7 +124,8 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
         UsageError: bad scenario or options.
         LoadtestError: the embedded target would not start.
     """
-    scenario = resolve_scenario(request.scenario)
+    default = ARRIVAL_SCENARIO if request.arrival_rate is not None else DEFAULT_SCENARIO
+    scenario = resolve_scenario(request.scenario or default)
     out = request.out or default_run_dir(scenario.stem)
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **request.secrets}
@@ -128,8 +134,13 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
         meta = {"target_embedded": request.host is None, "target_args": request.target_args}
         child_env["LOADTEST_RUN_META"] = json.dumps(meta)
         command = locust_command(request, scenario, host, out)
+        load = (
+            f"{request.arrival_rate:g} arrivals/s"
+            if request.arrival_rate is not None
+            else f"{request.users} users"
+        )
         print(
-            f"[loadtest] {scenario.stem}: {request.users} users for {request.duration} "
+            f"[loadtest] {scenario.stem}: {load} for {request.duration} "
             f"against {host}{' (embedded target)' if request.host is None else ''} → {out}",
             file=echo,
             flush=True,
