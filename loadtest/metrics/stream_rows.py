@@ -1,0 +1,195 @@
+"""One row per stream in ``streams.csv``: the raw material behind every aggregate.
+
+Histograms answer "what was p99"; rows answer "which streams were slow, when, on which
+connection". The column list is fixed and documented in ``docs/metrics.md``; new columns are
+only ever appended, so scripts that read by name keep working.
+
+Rows are buffered by :meth:`StreamRowWriter.write` (cheap enough for the hot path) and reach the
+file on :meth:`StreamRowWriter.flush`, which the caller runs once per window: a crash loses at
+most the rows of the window being recorded. A row is a plain ``dict`` of str/int/float/bool/None
+(timestamps as epoch seconds), so a Locust worker can ship rows to the master in its reports.
+
+pandas is imported only by :func:`read_stream_rows`, so the load generator never pays for it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loadtest.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STREAMS_FILE = "streams.csv"
+
+COLUMN_TYPES: dict[str, str] = {
+    "worker": "str",  # which load-generator process (worker index or id)
+    "user": "str",  # the Locust user (conversation) within the worker
+    "consultation_id": "str",
+    "stream_seq": "int",  # 1, 2, … within the consultation
+    "intended_start_utc": "utc",  # open model: when the schedule wanted the send
+    "sent_utc": "utc",  # when user_message was actually sent
+    "schedule_lag_ms": "ms",
+    "connect_ms": "ms",  # the handshake this stream waited for, if any
+    "ttfs_ms": "ms",
+    "ttfc_ms": "ms",
+    "stream_ms": "ms",
+    "chunks": "int",
+    "characters": "int",
+    "max_gap_ms": "ms",  # the longest inter-chunk gap of this stream
+    "outcome": "str",  # completed | failed | cancelled
+    "error_kind": "str",  # for failed streams, as in breakdowns.streams_failed.by_error_kind
+    "close_code": "int",  # the WebSocket close code that ended the stream, if one did
+    "retried": "bool",  # this stream is a retry of a failed one
+}
+"""Column → kind, in file order. Kinds: ``str``; ``int``; ``ms`` (float, written with 3
+decimals = 1 µs); ``utc`` (ISO 8601 UTC with microseconds, ``…Z``; given as epoch seconds or an
+aware ``datetime``); ``bool`` (``true``/``false``). Missing or None → empty cell."""
+
+COLUMNS: tuple[str, ...] = tuple(COLUMN_TYPES)
+"""The fixed column list of ``streams.csv``."""
+
+OUTCOMES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+def streams_path(run_dir: str | Path) -> Path:
+    """Where a run directory keeps its stream rows."""
+    return Path(run_dir) / STREAMS_FILE
+
+
+class StreamRowWriter:
+    """Buffers stream rows and appends them to a CSV file on :meth:`flush`.
+
+    Args:
+        path: the CSV file (usually :func:`streams_path`); created with a header row when new
+            or empty, appended to otherwise.
+
+    Use it as a context manager, or call :meth:`close` (which flushes).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO = self.path.open("a", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._pending: list[list[str]] = []
+        if self._file.tell() == 0:
+            self._csv.writerow(COLUMNS)
+            self._file.flush()
+
+    @property
+    def pending(self) -> int:
+        """Rows written but not yet flushed to the file."""
+        return len(self._pending)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Buffer one stream's row.
+
+        Args:
+            row: column → value; missing columns (or None values) become empty cells.
+
+        Raises:
+            ValueError: an unknown column (a typo would otherwise lose data silently), an
+                ``outcome`` outside completed/failed/cancelled, or a value of the wrong kind.
+        """
+        unknown = row.keys() - COLUMN_TYPES.keys()
+        if unknown:
+            raise ValueError(f"unknown stream row columns {sorted(unknown)}; known: {COLUMNS}")
+        outcome = row.get("outcome")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
+        self._pending.append([_format(kind, row.get(c)) for c, kind in COLUMN_TYPES.items()])
+
+    def flush(self) -> None:
+        """Append the buffered rows and flush them to the operating system."""
+        if self._pending:
+            self._csv.writerows(self._pending)
+            self._pending.clear()
+        self._file.flush()
+
+    def close(self) -> None:
+        """Flush and close (idempotent)."""
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+    def __enter__(self) -> StreamRowWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _format(kind: str, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if kind == "ms":
+        return f"{float(value):.3f}"
+    if kind == "int":
+        return str(int(value))
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "utc":
+        return _format_utc(value)
+    return str(value)
+
+
+def _format_utc(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give an aware one or epoch seconds")
+        moment = value.astimezone(UTC)
+    elif isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str):
+        return value  # already formatted (e.g. a row relayed from a worker)
+    else:
+        raise ValueError(f"a UTC timestamp must be epoch seconds or a datetime, got {value!r}")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def read_stream_rows(run_dir: str | Path) -> pd.DataFrame:
+    """Load a run directory's ``streams.csv`` with typed columns.
+
+    Args:
+        run_dir: the run directory.
+
+    Returns:
+        One row per stream with the columns of :data:`COLUMNS` (in that order, present even
+        in an older file that lacks some): ``str`` columns as pandas ``string``, ``int`` as
+        nullable ``Int64``, ``ms`` as ``float64``, ``utc`` as ``datetime64[ns, UTC]``, ``bool``
+        as nullable ``boolean``. Empty cells are missing values.
+
+    Raises:
+        UsageError: the file is missing or unreadable.
+    """
+    import pandas as pd
+
+    path = streams_path(run_dir)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UsageError(f"{path}: cannot read stream rows ({exc})") from exc
+    for column, kind in COLUMN_TYPES.items():
+        if column not in frame:
+            frame[column] = pd.NA
+        cells = frame[column]
+        if kind == "ms":
+            frame[column] = pd.to_numeric(cells).astype("float64")
+        elif kind == "int":
+            frame[column] = pd.to_numeric(cells).astype("Int64")
+        elif kind == "utc":
+            frame[column] = pd.to_datetime(cells, utc=True, format="ISO8601").astype(
+                "datetime64[ns, UTC]"
+            )
+        elif kind == "bool":
+            frame[column] = cells.map({"true": True, "false": False}).astype("boolean")
+        else:
+            frame[column] = cells.astype("string")
+    extra = [c for c in frame.columns if c not in COLUMN_TYPES]
+    return frame[list(COLUMNS) + extra]

@@ -1,0 +1,141 @@
+"""streams.csv: one typed row per stream, written per window, read back as a DataFrame."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loadtest.errors import UsageError
+from loadtest.metrics.stream_rows import (
+    COLUMNS,
+    StreamRowWriter,
+    read_stream_rows,
+    streams_path,
+)
+
+SENT = 1_700_000_000.25
+
+COMPLETED = {
+    "worker": 0,
+    "user": "7",
+    "consultation_id": "c-1",
+    "stream_seq": 1,
+    "intended_start_utc": SENT - 0.0125,
+    "sent_utc": SENT,
+    "schedule_lag_ms": 12.5,
+    "connect_ms": 3.25,
+    "ttfs_ms": 10.0,
+    "ttfc_ms": 20.1234567,
+    "stream_ms": 800.0,
+    "chunks": 40,
+    "characters": 210,
+    "max_gap_ms": 55.5,
+    "outcome": "completed",
+    "retried": False,
+}
+FAILED = {
+    "worker": 1,
+    "user": "3",
+    "consultation_id": "c-2, with comma",
+    "stream_seq": 2,
+    "sent_utc": datetime(2023, 11, 14, 22, 13, 21, tzinfo=UTC),
+    "ttfc_ms": 30.0,
+    "outcome": "failed",
+    "error_kind": "disconnect",
+    "close_code": 1006,
+    "retried": True,
+}
+
+
+def test_round_trip_keeps_values_types_and_missing_cells(tmp_path: Path) -> None:
+    with StreamRowWriter(streams_path(tmp_path)) as writer:
+        writer.write(COMPLETED)
+        writer.write(FAILED)
+
+    rows = read_stream_rows(tmp_path)
+
+    assert tuple(rows.columns) == COLUMNS
+    assert len(rows) == 2
+    first, second = rows.iloc[0], rows.iloc[1]
+    assert first["worker"] == "0"
+    assert first["ttfc_ms"] == 20.123  # 1 µs resolution
+    assert first["chunks"] == 40
+    assert first["sent_utc"] == pd.Timestamp(SENT, unit="s", tz="UTC")
+    # Timestamps keep microseconds (float epoch noise below that is dropped).
+    assert first["intended_start_utc"] == pd.Timestamp("2023-11-14T22:13:20.237500Z")
+    assert not first["retried"]
+    assert pd.isna(first["close_code"])
+    assert pd.isna(first["error_kind"])
+    assert second["consultation_id"] == "c-2, with comma"
+    assert second["sent_utc"] == pd.Timestamp("2023-11-14T22:13:21Z")
+    assert second["close_code"] == 1006
+    assert bool(second["retried"])
+    assert pd.isna(second["stream_ms"])
+    assert str(rows["chunks"].dtype) == "Int64"
+    assert str(rows["retried"].dtype) == "boolean"
+    assert str(rows["sent_utc"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_rows_reach_the_file_on_flush_not_before(tmp_path: Path) -> None:
+    writer = StreamRowWriter(streams_path(tmp_path))
+    writer.write(COMPLETED)
+
+    assert writer.pending == 1
+    assert len(read_stream_rows(tmp_path)) == 0  # header only
+
+    writer.flush()
+    assert writer.pending == 0
+    assert len(read_stream_rows(tmp_path)) == 1
+    writer.close()
+
+
+def test_appending_keeps_one_header(tmp_path: Path) -> None:
+    for _ in range(2):
+        with StreamRowWriter(streams_path(tmp_path)) as writer:
+            writer.write(COMPLETED)
+
+    assert streams_path(tmp_path).read_text().count("consultation_id") == 1
+    assert len(read_stream_rows(tmp_path)) == 2
+
+
+def test_the_header_is_the_documented_column_list(tmp_path: Path) -> None:
+    StreamRowWriter(streams_path(tmp_path)).close()
+
+    assert streams_path(tmp_path).read_text().strip() == (
+        "worker,user,consultation_id,stream_seq,intended_start_utc,sent_utc,schedule_lag_ms,"
+        "connect_ms,ttfs_ms,ttfc_ms,stream_ms,chunks,characters,max_gap_ms,outcome,"
+        "error_kind,close_code,retried"
+    )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"ttfc": 1.0},
+        {"outcome": "ok"},
+        {"sent_utc": datetime(2023, 1, 1)},  # naive: which zone?
+    ],
+)
+def test_bad_rows_are_refused_at_write(tmp_path: Path, row: dict[str, object]) -> None:
+    with StreamRowWriter(streams_path(tmp_path)) as writer, pytest.raises(ValueError):
+        writer.write(row)
+
+
+def test_a_run_directory_without_rows_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        read_stream_rows(tmp_path)
+
+
+def test_a_file_with_fewer_or_extra_columns_still_reads_with_the_full_schema(
+    tmp_path: Path,
+) -> None:
+    streams_path(tmp_path).write_text("worker,ttfc_ms,note\n1,2.5,x\n")
+
+    rows = read_stream_rows(tmp_path)
+
+    assert tuple(rows.columns) == (*COLUMNS, "note")
+    assert rows.iloc[0]["ttfc_ms"] == 2.5
+    assert pd.isna(rows.iloc[0]["sent_utc"])
