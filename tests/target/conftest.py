@@ -1,0 +1,161 @@
+"""Shared helpers for the target's tests: start targets as subprocesses, speak HTTP and WS.
+
+The test process is gevent-patched (tests/conftest.py), so every server runs in a subprocess via
+:class:`TargetProcess`; clients here are urllib and ``websockets.sync``, which work patched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import jwt
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from loadtest.target.process import TargetProcess
+
+SECRET = "test-only-secret-0123456789abcdef"
+API_KEY = "test-only-api-key"
+ENV = {"LOADTEST_JWT_SECRET": SECRET, "LOADTEST_API_KEY": API_KEY}
+RECV_TIMEOUT_S = 10.0
+
+
+class Client:
+    """One target and the client moves the tests need against it."""
+
+    def __init__(self, process: TargetProcess) -> None:
+        self.process = process
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def stop(self) -> int | None:
+        return self.process.stop()
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def http(self, method: str, path: str, body: object = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.process.base_url + path, data=data, method=method,
+            headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with self._opener.open(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def login(self, email: str = "alice@example.com") -> dict[str, Any]:
+        status, body = self.http("POST", "/auth/login", {"email": email, "password": "pw"})
+        assert status == 200, body
+        return body
+
+    def consultation(self, token: str, api_key: str = API_KEY) -> tuple[int, Any]:
+        return self.http("POST", "/consultations",
+                         {"user_id": "ignored", "consultation_type": "nutrition",
+                          "initial_message": None},
+                         {"Authorization": f"Bearer {token}", "X-API-Key": api_key})
+
+    def session(self, email: str = "alice@example.com") -> tuple[str, str]:
+        """A fresh access token and a consultation owned by ``email``."""
+        token = self.login(email)["access_token"]
+        status, body = self.consultation(token)
+        assert status == 201, body
+        return token, body["id"]
+
+    # -- WebSocket ---------------------------------------------------------------------------
+
+    def connect(self, token: str | None = None, consultation_id: str | None = None,
+                api_key: str | None = API_KEY, **kwargs: Any) -> ClientConnection:
+        if token is None or consultation_id is None:
+            fresh_token, fresh_id = self.session()
+            token, consultation_id = token or fresh_token, consultation_id or fresh_id
+        query = f"?consultation_id={consultation_id}"
+        if token:
+            query += f"&token={token}"
+        headers = {"X-API-Key": api_key} if api_key is not None else {}
+        kwargs.setdefault("open_timeout", 10)
+        return connect(self.process.ws_url + query, additional_headers=headers,
+                       compression=None, proxy=None, **kwargs)
+
+    def handshake_status(self, **kwargs: Any) -> int:
+        """The HTTP status a refused handshake gets (fails the test if it is accepted)."""
+        try:
+            ws = self.connect(**kwargs)
+        except InvalidStatus as exc:
+            return exc.response.status_code
+        ws.close()
+        raise AssertionError("handshake was accepted")
+
+
+    # -- frames (static: no target needed) ---------------------------------------------
+
+    @staticmethod
+    def mint(sub: str = "user_test", ttl_s: float = 300, **claims: Any) -> str:
+        """A token signed with the test secret, as a client holding the secret would mint it."""
+        now = int(time.time())
+        return jwt.encode({"sub": sub, "iat": now, "exp": now + ttl_s, **claims}, SECRET, "HS256")
+
+    @staticmethod
+    def send_user_message(ws: ClientConnection, message_id: str, key: str = "message_id") -> float:
+        """Send a user_message; return ``perf_counter()`` just before the send."""
+        frame = json.dumps({"type": "user_message", "content": "I want to lose weight",
+                            key: message_id, "timestamp": "2025-01-27T10:00:00Z"})
+        sent = time.perf_counter()
+        ws.send(frame)
+        return sent
+
+    @staticmethod
+    def read_until(ws: ClientConnection, stop: Callable[[dict[str, Any]], bool],
+                   timeout: float = RECV_TIMEOUT_S) -> list[tuple[float, Any]]:
+        """Receive ``(perf_counter, frame)`` pairs until ``stop(frame)`` or the socket closes.
+
+        Text frames that are not JSON are returned as raw strings, binary frames as bytes.
+        """
+        frames: list[tuple[float, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                raw = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+            except ConnectionClosed:
+                return frames
+            now = time.perf_counter()
+            try:
+                frame = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError:
+                frame = raw
+            frames.append((now, frame))
+            if isinstance(frame, dict) and stop(frame):
+                return frames
+
+    @staticmethod
+    def read_reply(ws: ClientConnection,
+                   timeout: float = RECV_TIMEOUT_S) -> list[tuple[float, Any]]:
+        """Frames up to and including ``ai_message_complete`` or ``error`` (or the close)."""
+        return Client.read_until(
+            ws, lambda f: f.get("type") in ("ai_message_complete", "error"), timeout)
+
+    @staticmethod
+    def types_of(frames: Sequence[tuple[float, Any]]) -> list[str]:
+        return [f["type"] if isinstance(f, dict) else type(f).__name__ for _, f in frames]
+
+
+@pytest.fixture(scope="module")
+def start_target() -> Iterator[Callable[..., Client]]:
+    """Factory: ``start_target(["--profile", "fixed"])`` → a running :class:`Client`;
+    every target it started stops when the test module ends."""
+    started: list[Client] = []
+
+    def start(args: Sequence[str] = (), env: dict[str, str] | None = None) -> Client:
+        client = Client(TargetProcess(args, env={**ENV, **(env or {})}).start())
+        started.append(client)
+        return client
+
+    yield start
+    for client in started:
+        client.stop()
