@@ -1,0 +1,166 @@
+"""Generator health: a generator that burns its CPU is flagged, an idle one is not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gevent
+
+from loadtest.metrics.generator_health import (
+    CPU_SATURATION_SHARE,
+    GeneratorHealth,
+    generator_summary,
+    saturated_windows,
+    saturation_reasons,
+)
+from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
+
+WINDOW_S = 0.1  # short windows keep the tests fast; 10 ticks of 10 ms in each
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def hog_the_loop(seconds: float) -> None:
+    """Compute without yielding, as a heavy computation inside a Locust process would."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def saturate_the_cpu(seconds: float) -> None:
+    """Keep the CPU busy but yield every 2 ms, as many busy user greenlets would."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        hog_the_loop(0.002)
+        gevent.sleep(0)
+
+
+@dataclass
+class SampledRun:
+    aggregate: RunAggregate
+    load_started: float  # wall clock
+    load_ended: float
+    load_cpu_share: float  # the CPU share the process really got during the load
+
+    def idle_windows(self) -> list[MetricWindow]:
+        """Whole windows of the idle lead-in (not the first, whose span starts at start())."""
+        return [w for w in self.aggregate.windows()[1:] if w.end_s <= self.load_started]
+
+
+def sampled_run(load: Callable[[float], None], seconds: float) -> SampledRun:
+    """Sample 0.25 s idle, then ``seconds`` of ``load``, then a little idle again."""
+    recorder = IntervalRecorder(window_s=WINDOW_S)
+    health = GeneratorHealth(recorder, tick_s=0.01)
+    health.start()
+    gevent.sleep(0.25)
+    load_started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
+    load(seconds)
+    load_cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    load_ended = time.time()
+    gevent.sleep(0.05)
+    health.stop()
+    aggregate = RunAggregate()
+    aggregate.add_all(recorder.flush())
+    return SampledRun(aggregate, load_started, load_ended, load_cpu_share)
+
+
+def worst_loop_lag_ms(window: MetricWindow) -> float:
+    lag = window.histograms.get("loop_lag_ms")
+    return lag.summary_ms()["max"] if lag is not None else 0.0
+
+
+def test_burning_cpu_without_yielding_flags_the_window_the_loop_wakes_in() -> None:
+    run = sampled_run(hog_the_loop, 0.3)
+
+    # The sampler's late wake-up records the whole blockage in the window it wakes in.
+    woke_in = max(run.aggregate.windows(), key=worst_loop_lag_ms)
+    expected_start = IntervalRecorder(WINDOW_S).slot_start(run.load_ended)
+
+    assert abs(woke_in.start_s - expected_start) < 1.5 * WINDOW_S
+    assert any(r.startswith("loop_lag_ms") for r in saturation_reasons(woke_in))
+    assert woke_in.start_s in saturated_windows(run.aggregate)
+    assert run.idle_windows(), "at least one whole window before the burn"
+    assert not any(saturation_reasons(w) for w in run.idle_windows())
+    summary = generator_summary(run.aggregate)
+    assert summary["saturated"] is True
+    assert summary["loop_lag_ms"]["max"] >= 250
+
+
+def test_busy_greenlets_show_as_cpu_share_and_a_whole_core_is_flagged() -> None:
+    run = sampled_run(saturate_the_cpu, 0.5)
+
+    busy = [
+        w
+        for w in run.aggregate.windows()
+        if w.start_s >= run.load_started + 0.02 and w.end_s <= run.load_ended
+    ]
+    idle = run.idle_windows()
+
+    assert busy, "at least one whole window inside the burn"
+    assert idle, "at least one whole window before the burn"
+    assert min(w.gauges["cpu_share"].last for w in busy) > 0.3
+    assert max(w.gauges["cpu_share"].last for w in idle) < 0.3
+    assert not any(saturation_reasons(w) for w in idle)
+    # A whole core is saturation; the test process gets one unless others starve it.
+    if run.load_cpu_share >= 0.97:
+        assert {w.start_s for w in busy} <= set(saturated_windows(run.aggregate))
+        assert generator_summary(run.aggregate)["cpu_share_max"] >= CPU_SATURATION_SHARE
+
+
+def test_cpu_share_covers_the_whole_window_from_the_previous_windows_last_tick() -> None:
+    wall = FakeClock(1000.0)
+    recorder = IntervalRecorder(window_s=1.0, clock=wall)
+    cpu = {"s": 0.0}
+    health = GeneratorHealth(recorder, tick_s=0.1, clock=lambda: 0.0, cpu_clock=lambda: cpu["s"])
+
+    # Window [1000, 1001): ticks every 0.1 s, half a core busy.
+    for tick in range(1, 10):
+        wall.now = 1000.0 + tick / 10
+        cpu["s"] = 0.05 * tick
+        health.observe(0.1, wall.now - 1000.0, cpu["s"])
+    # Window [1001, 1002): the loop is saturated from the last tick of the previous window on.
+    for tick in range(10, 20):
+        wall.now = 1000.0 + tick / 10 + 0.001
+        cpu["s"] = 0.45 + (tick - 9) * 0.1
+        health.observe(0.1, wall.now - 1000.0, cpu["s"])
+    windows = recorder.flush()
+
+    assert [w.start_s for w in windows] == [1000.0, 1001.0]
+    assert abs(windows[0].gauges["cpu_share"].last - 0.5) < 0.01
+    assert windows[1].gauges["cpu_share"].last > 0.99
+    assert windows[0].histograms["loop_lag_ms"].summary_ms()["max"] == 0.001  # on time
+
+
+def test_thresholds_are_inclusive_and_either_one_suffices() -> None:
+    lagging = MetricWindow(0.0, 1.0)
+    for _ in range(99):
+        lagging.record("loop_lag_ms", 1.0)
+    lagging.record("loop_lag_ms", 50.0)
+    lagging.record("loop_lag_ms", 50.0)
+    busy = MetricWindow(1.0, 2.0)
+    busy.gauge("cpu_share", 0.90)
+    healthy = MetricWindow(2.0, 3.0)
+    healthy.gauge("cpu_share", 0.89)
+    healthy.record("loop_lag_ms", 49.9)
+
+    aggregate = RunAggregate()
+    aggregate.add_all([lagging, busy, healthy])
+
+    assert saturated_windows(aggregate) == [0.0, 1.0]
+    assert generator_summary(aggregate)["saturated_windows"] == [0.0, 1.0]
+
+
+def test_a_run_without_health_samples_is_not_saturated() -> None:
+    summary = generator_summary(RunAggregate())
+
+    assert summary["saturated"] is False
+    assert summary["cpu_share_max"] is None
+    assert summary["loop_lag_ms"]["count"] == 0
