@@ -45,8 +45,13 @@ COUNTS: tuple[str, ...] = (
     "pongs_missed",
     "dropped_arrivals",
     "streams_retried",
+    "reconnect_attempts",
+    "token_refreshes",
+    "rest_failures",
 )
-"""Counter keys; summary.json ``counts`` always holds every one, as a plain int."""
+"""Counter keys; summary.json ``counts`` always holds every one, as a plain int. The last
+three extend CONTRACT.md: reconnection attempts (successful or not), JWTs refreshed, and
+failed REST calls (consultation create, login)."""
 
 BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
     {
@@ -54,6 +59,7 @@ BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
         "disconnects": "by_close_code",  # WebSocket close code, e.g. "1006"
         "protocol_violations": "by_kind",  # e.g. "cross_talk", "chunk_before_start"
         "streams_failed": "by_error_kind",  # e.g. "timeout", "error_frame", "disconnect"
+        "rest_failures": "by_call",  # "<call> <error>", e.g. "create_consultation 503"
     }
 )
 """Counter key → name of its breakdown map. Only these counters accept ``by=``; summary.json

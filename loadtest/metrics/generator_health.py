@@ -102,15 +102,21 @@ class GeneratorHealth:
         """True while the sampling greenlet is alive."""
         return self._greenlet is not None and not self._greenlet.dead
 
-    def start(self) -> None:
-        """Start sampling in a greenlet (no-op when already running)."""
+    def start(self) -> Greenlet:
+        """Start sampling in a greenlet.
+
+        Returns:
+            The sampling greenlet (the running one, when already started), so an owner that
+            manages greenlets can kill it with the rest; :meth:`stop` does that too.
+        """
         import gevent
 
-        if self.running:
-            return
+        if self._greenlet is not None and not self._greenlet.dead:
+            return self._greenlet
         self._previous = self._mark = (self._clock(), self._cpu_clock())
         self._window_start = None
         self._greenlet = gevent.spawn(self._run)
+        return self._greenlet
 
     def stop(self) -> None:
         """Stop sampling, and gauge the CPU share of the span since the last tick so the

@@ -59,7 +59,8 @@ def sampled_run(load: Callable[[float], None], seconds: float) -> SampledRun:
     """Sample 0.25 s idle, then ``seconds`` of ``load``, then a little idle again."""
     recorder = IntervalRecorder(window_s=WINDOW_S)
     health = GeneratorHealth(recorder, tick_s=0.01)
-    health.start()
+    greenlet = health.start()
+    assert health.start() is greenlet and health.running
     gevent.sleep(0.25)
     load_started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
     load(seconds)
