@@ -66,7 +66,8 @@ class TargetProcess:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self._stderr = tempfile.TemporaryFile(mode="w+b")
+        # lives as long as the child; closed in stop()
+        self._stderr = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
         command = [sys.executable, "-m", "loadtest.target", "--port", "0", *self.args]
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=self._stderr, env=env, text=True)
@@ -110,8 +111,9 @@ class TargetProcess:
         return self._stderr.read().decode(errors="replace").strip()
 
     def _failure(self, what: str) -> str:
-        tail = self._stderr_tail()
-        return f"{what}: {tail}" if tail else what
+        """One line: what happened, then the last lines of stderr joined with " | "."""
+        lines = [line.strip() for line in self._stderr_tail().splitlines() if line.strip()]
+        return f"{what}: {' | '.join(lines[-6:])}" if lines else what
 
     def stop(self) -> int | None:
         """SIGTERM, wait up to 5 s, then SIGKILL. Returns the exit code (None if never run)."""

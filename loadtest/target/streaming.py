@@ -37,7 +37,11 @@ class UserMessage:
 
 @dataclass(slots=True)
 class StreamRecord:
-    """Ground truth of one reply (``time.perf_counter()`` seconds; None = never happened)."""
+    """Ground truth of one reply (``time.perf_counter()`` seconds; None = never happened).
+
+    ``*_sent`` are stamped just before the frame is written to the socket, so a client on the
+    same host always stamps its arrival later.
+    """
 
     conn: str
     client_message_id: object
@@ -138,8 +142,8 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
         delay = begin + plan.start_s - loop.time()
         if delay > 0:
             await sleep(delay)
-        await send(encoder.start(id_part), _TEXT)
         record.start_sent = perf_counter()
+        await send(encoder.start(id_part), _TEXT)
 
     offsets = plan.chunk_s
     middle = len(offsets) // 2
@@ -165,20 +169,20 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
         delay = begin + shift + offset - loop.time()
         if delay > 0:
             await sleep(delay)
-        await send(payload or encoder.chunk(id_part, word + index), opcode)
-        record.chunks += 1
         if index == 0:
             record.first_chunk_sent = perf_counter()
-            if faults.chunk_before_start:
-                await send(encoder.start(id_part), _TEXT)
-                record.start_sent = perf_counter()
+        await send(payload or encoder.chunk(id_part, word + index), opcode)
+        record.chunks += 1
+        if index == 0 and faults.chunk_before_start:
+            record.start_sent = perf_counter()
+            await send(encoder.start(id_part), _TEXT)
 
     delay = begin + shift + plan.complete_s - loop.time()
     if delay > 0:
         await sleep(delay)
     complete = encoder.complete(id_part)
-    await send(complete, _TEXT)
     record.complete_sent = perf_counter()
+    await send(complete, _TEXT)
     if faults.duplicate_complete:
         await send(complete, _TEXT)
 

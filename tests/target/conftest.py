@@ -29,6 +29,9 @@ RECV_TIMEOUT_S = 10.0
 class Client:
     """One target and the client moves the tests need against it."""
 
+    secret = SECRET
+    api_key = API_KEY
+
     def __init__(self, process: TargetProcess) -> None:
         self.process = process
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -122,7 +125,7 @@ class Client:
         while True:
             try:
                 raw = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
-            except ConnectionClosed:
+            except (ConnectionClosed, TimeoutError):
                 return frames
             now = time.perf_counter()
             try:
