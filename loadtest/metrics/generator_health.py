@@ -181,8 +181,13 @@ def saturation_reasons(window: MetricWindow) -> list[str]:
 
 
 def saturated_windows(aggregate: RunAggregate) -> list[float]:
-    """Start times (epoch seconds) of the windows in which the generator was saturated."""
-    return [w.start_s for w in aggregate.windows() if saturation_reasons(w)]
+    """Start times (epoch seconds) of the windows in which the generator was saturated.
+
+    Sealed windows are judged by their digest, so seal with ``notes=saturation_reasons``.
+    """
+    flagged = [d.start_s for d in aggregate.digests() if d.notes]
+    flagged += [w.start_s for w in aggregate.windows() if saturation_reasons(w)]
+    return sorted(flagged)
 
 
 def generator_summary(aggregate: RunAggregate) -> dict[str, Any]:
@@ -194,9 +199,8 @@ def generator_summary(aggregate: RunAggregate) -> dict[str, Any]:
         "loop_lag_p99_ms": 50.0}}``. ``cpu_share_max`` is the largest per-window share
         (``last``), None when nothing was sampled.
     """
-    shares = [
-        w.gauges[CPU_SHARE_GAUGE].last for w in aggregate.windows() if CPU_SHARE_GAUGE in w.gauges
-    ]
+    gauges = [d.gauges for d in aggregate.digests()] + [w.gauges for w in aggregate.windows()]
+    shares = [g[CPU_SHARE_GAUGE].last for g in gauges if CPU_SHARE_GAUGE in g]
     flagged = saturated_windows(aggregate)
     lag = aggregate.totals.histograms.get(LOOP_LAG_METRIC, LatencyHistogram())
     return {

@@ -414,6 +414,21 @@ class IntervalRecorder:
         return closed
 
 
+@dataclass(frozen=True, slots=True)
+class WindowDigest:
+    """What a run keeps in memory of a window once it is sealed (written out and dropped).
+
+    A window's histograms cost ~190 KiB each in memory; a day-long soak has 86,400 windows.
+    So the aggregate keeps whole windows only until no more data can arrive for them, and
+    then only this: the gauges and the verdicts a caller asked for (``notes``).
+    """
+
+    start_s: float
+    end_s: float
+    gauges: Mapping[str, GaugeValue]
+    notes: tuple[str, ...] = ()
+
+
 class RunAggregate:
     """All windows of a run, merged per time slot and into run totals.
 
@@ -424,6 +439,7 @@ class RunAggregate:
 
     def __init__(self) -> None:
         self._slots: dict[float, MetricWindow] = {}
+        self._sealed: dict[float, WindowDigest] = {}
         self._totals: MetricWindow | None = None
 
     def add(self, window: MetricWindow, *, copy: bool = True) -> None:
@@ -447,6 +463,56 @@ class RunAggregate:
         else:
             self._totals.merge(window)
 
+    def seal(
+        self,
+        before_s: float = math.inf,
+        notes: Callable[[MetricWindow], Iterable[str]] | None = None,
+    ) -> list[MetricWindow]:
+        """Take the merged windows that ended at or before ``before_s`` out of memory.
+
+        The caller writes them to disk; the aggregate keeps a :class:`WindowDigest` of each
+        and its totals. A window arriving later for a sealed slot still counts in the totals
+        and is returned by the next ``seal`` on its own (the interval log sums duplicates).
+
+        Args:
+            before_s: seal windows whose ``end_s`` is at most this (default: all).
+            notes: computes the digest's ``notes`` (e.g. generator saturation reasons).
+
+        Returns:
+            The sealed windows, oldest first.
+        """
+        keys = sorted(k for k, w in self._slots.items() if w.end_s <= before_s)
+        sealed = [self._slots.pop(key) for key in keys]
+        for key, window in zip(keys, sealed, strict=True):
+            digest = WindowDigest(
+                window.start_s,
+                window.end_s,
+                dict(window.gauges),
+                tuple(notes(window)) if notes is not None else (),
+            )
+            earlier = self._sealed.get(key)
+            if earlier is not None:  # a straggler: keep both verdicts
+                merged_gauges = dict(earlier.gauges)
+                for name, gauge in digest.gauges.items():
+                    if name in merged_gauges:
+                        merged = GaugeValue(merged_gauges[name].last, merged_gauges[name].max)
+                        merged.merge(gauge)
+                        merged_gauges[name] = merged
+                    else:
+                        merged_gauges[name] = gauge
+                digest = WindowDigest(
+                    earlier.start_s,
+                    max(earlier.end_s, digest.end_s),
+                    merged_gauges,
+                    earlier.notes + digest.notes,
+                )
+            self._sealed[key] = digest
+        return sealed
+
+    def digests(self) -> list[WindowDigest]:
+        """Digests of the sealed windows, oldest first."""
+        return [self._sealed[key] for key in sorted(self._sealed)]
+
     def add_all(self, windows: Iterable[MetricWindow]) -> None:
         """:meth:`add` each window."""
         for window in windows:
@@ -457,7 +523,8 @@ class RunAggregate:
         self.add(MetricWindow.from_wire(data))
 
     def windows(self) -> list[MetricWindow]:
-        """The merged windows, oldest first (the aggregate's own objects: do not mutate)."""
+        """The merged windows not yet sealed, oldest first (the aggregate's own objects: do
+        not mutate)."""
         return [self._slots[key] for key in sorted(self._slots)]
 
     def window(self, start_s: float) -> MetricWindow | None:

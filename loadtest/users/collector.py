@@ -26,13 +26,20 @@ import gevent
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from loadtest.metrics.generator_health import GeneratorHealth, saturated_windows
+from loadtest.metrics.generator_health import (
+    GeneratorHealth,
+    generator_summary,
+    saturation_reasons,
+)
 from loadtest.metrics.interval_log import IntervalLogWriter
 from loadtest.metrics.stream_rows import StreamRowWriter
 from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
 from loadtest.rundir import default_run_dir, write_json
 
 WIRE_KEY = "loadtest"
+#: How long a window stays open to stragglers before it is written out and dropped from
+#: memory: two worker report intervals (3 s each) and a margin.
+SEAL_AFTER_S = 8.0
 SUMMARY_SCHEMA = "loadtest.summary/1"
 
 
@@ -96,10 +103,15 @@ class RunCollector:
         rows, self._rows = self._rows, []
         return rows
 
-    def _absorb(self, windows: list[MetricWindow], rows: list[dict[str, Any]]) -> None:
+    def _absorb(
+        self, windows: list[MetricWindow], rows: list[dict[str, Any]], *, final: bool = False
+    ) -> None:
+        """Merge windows, write the ones no worker can still add to, append stream rows."""
         assert self.aggregate is not None
         for window in windows:
-            self.aggregate.add(window)
+            self.aggregate.add(window, copy=False)
+        before = float("inf") if final else time.time() - SEAL_AFTER_S
+        for window in self.aggregate.seal(before, notes=saturation_reasons):
             self._log.write(window)
         for row in rows:
             self._streams.write(row)
@@ -134,14 +146,15 @@ class RunCollector:
             greenlet.kill(block=False)
         if self.role == "worker":
             return
-        if self.role == "local":
-            self._absorb(self.recorder.flush(), self._take_rows())
+        windows = self.recorder.flush() if self.role == "local" else []
+        self._absorb(windows, self._take_rows(), final=True)
         assert self.run_dir is not None and self.aggregate is not None
         self._streams.close()
         self._log.close()
         summary = self.build_summary()
         write_json(self.run_dir / "summary.json", summary)
         self._write_run_json(final=True)
+        print(self.progress_line(), file=sys.stderr, flush=True)
         generator = summary["generator"]
         if generator["saturated"]:
             print(
@@ -155,20 +168,49 @@ class RunCollector:
     def build_summary(self) -> dict[str, Any]:
         assert self.aggregate is not None
         totals = self.aggregate.totals_summary()
-        saturated = saturated_windows(self.aggregate)
         return {
             "schema": SUMMARY_SCHEMA,
             "duration_s": round(time.time() - self.started_at, 3),
             "metrics": totals["metrics"],
             "counts": totals["counts"],
-            "breakdowns": totals.get("breakdowns", {}),
-            "generator": {
-                "saturated": bool(saturated),
-                "saturated_windows": saturated,
-                **totals.get("generator", {}),
-            },
+            "breakdowns": totals["breakdowns"],
+            "out_of_range": totals["out_of_range"],
+            "generator": generator_summary(self.aggregate),
             "slo": {"passed": True, "checks": []},
         }
+
+    # --- progress ---------------------------------------------------------------------
+
+    def _progress(self) -> None:
+        """One line every few seconds: enough to see a long run is alive and healthy.
+
+        Percentiles here come from the run totals (one histogram scan each, ~1 ms), never
+        from per-sample work, so the progress line costs the generator nothing noticeable.
+        """
+        while True:
+            gevent.sleep(self.progress_every_s)
+            print(self.progress_line(), file=sys.stderr, flush=True)
+
+    def progress_line(self) -> str:
+        assert self.aggregate is not None
+        totals = self.aggregate.totals
+        counts = totals.counts
+        ttfc = totals.histograms.get("ttfc_ms")
+        runner = self.environment.runner
+        users = runner.user_count if runner is not None else 0
+        latency = (
+            f"ttfc p50 {ttfc.value_at_percentile_ms(50):.1f} ms "
+            f"p99 {ttfc.value_at_percentile_ms(99):.1f} ms"
+            if ttfc is not None and ttfc.count
+            else "ttfc -"
+        )
+        return (
+            f"[loadtest] {time.time() - self.started_at:5.0f}s  users {users}  "
+            f"streams {counts.get('streams_completed', 0)} ok "
+            f"{counts.get('streams_failed', 0)} failed  {latency}  "
+            f"connections {counts.get('connections_opened', 0)} opened "
+            f"{counts.get('connection_failures', 0)} failed"
+        )
 
     # --- run.json ---------------------------------------------------------------------
 

@@ -282,3 +282,25 @@ def test_an_empty_aggregate_still_has_the_full_summary_shape() -> None:
 
     assert summary["metrics"]["ttfc_ms"] == LatencyHistogram().summary_ms()
     assert set(summary["counts"].values()) == {0}
+
+
+def test_sealing_drops_windows_from_memory_but_keeps_totals_and_digests() -> None:
+    from loadtest.metrics.window import MetricWindow, RunAggregate
+
+    aggregate = RunAggregate()
+    for start in (100.0, 101.0, 102.0):
+        window = MetricWindow(start, start + 1)
+        window.record("ttfc_ms", 10.0 * (start - 99))
+        window.gauge("cpu_share", 0.5)
+        aggregate.add(window)
+    sealed = aggregate.seal(before_s=102.0, notes=lambda w: ["hot"] if w.start_s == 101 else [])
+    assert [w.start_s for w in sealed] == [100.0, 101.0]
+    assert [w.start_s for w in aggregate.windows()] == [102.0]
+    assert [(d.start_s, d.notes) for d in aggregate.digests()] == [(100.0, ()), (101.0, ("hot",))]
+    assert aggregate.totals_summary()["metrics"]["ttfc_ms"]["count"] == 3
+    straggler = MetricWindow(100.0, 101.0)
+    straggler.record("ttfc_ms", 5.0)
+    aggregate.add(straggler)
+    assert [w.start_s for w in aggregate.seal()] == [100.0, 102.0]
+    assert aggregate.totals_summary()["metrics"]["ttfc_ms"]["count"] == 4
+    assert len(aggregate.digests()) == 3
