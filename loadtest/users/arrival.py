@@ -56,15 +56,15 @@ class ArrivalUser(ConsultationUser):
             if delay > 0:
                 gevent.sleep(delay)
             if pool.full():
-                self.run.count("dropped_arrivals")
+                self.collector.count("dropped_arrivals")
                 continue
             pool.spawn(self._conversation, intended, int(options.turns))
 
     def _conversation(self, intended_start: float, turns: int) -> None:
         recorder = SessionRecorder(
-            self.run,
+            self.collector,
             user=self.context.next_user_index(),
-            worker=self.run.worker_name,
+            worker=self.collector.worker_name,
             fire_request=self.environment.events.request.fire,
         )
         session = ConsultationSession(

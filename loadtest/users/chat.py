@@ -25,13 +25,13 @@ class ConsultationUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.run: RunCollector = environment.loadtest_collector
+        self.collector: RunCollector = environment.loadtest_collector
         self.context: UserContext = environment.loadtest_context
         self.user_index = self.context.next_user_index()
         self.recorder = SessionRecorder(
-            self.run,
+            self.collector,
             user=self.user_index,
-            worker=self.run.worker_name,
+            worker=self.collector.worker_name,
             fire_request=environment.events.request.fire,
         )
 
