@@ -181,6 +181,7 @@ class ConsultationSession:
         self._reconnector: gevent.Greenlet | None = None
         self._heartbeat: gevent.Greenlet | None = None
         self._pending_pings: dict[str, float] = {}
+        self._pong_arrived = gevent.event.Event()
         self._missed_pongs = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -319,6 +320,7 @@ class ConsultationSession:
                 sent = self._pending_pings.pop(event.message_id, None)
                 if sent is not None:
                     self._missed_pongs = 0
+                    self._pong_arrived.set()
                     observer.pong_received((at - sent) * 1000.0)
             elif isinstance(event, PingReceived):
                 self._send_quietly(MessageType.PONG, event.message_id or uuid.uuid4().hex)
@@ -414,23 +416,24 @@ class ConsultationSession:
     def _heartbeat_loop(self, connection: WebSocketConnection) -> None:
         """App-level ``ping`` every interval; ``max_missed_pongs`` in a row and the link is dead.
 
-        A ping's pong must arrive within ``pong_timeout_s``; pings go out every
-        ``max(interval, timeout)`` so at most one is outstanding and a miss is unambiguous.
+        At most one ping is outstanding: each waits for its pong up to ``pong_timeout_s``, so
+        a miss is unambiguous, and the next is due ``interval`` after the previous was sent.
         """
         interval = self.config.heartbeat_interval_s or 0.0
         timeout = self.config.pong_timeout_s
-        first = True
+        due = perf_counter() + interval
         while connection.is_open:
-            self._sleep(interval if first else max(0.0, interval - timeout))
-            first = False
+            self._sleep(max(0.0, due - perf_counter()))
             if not connection.is_open:
                 return
             ping_id = uuid.uuid4().hex
-            self._pending_pings[ping_id] = perf_counter()
+            self._pong_arrived.clear()
+            self._pending_pings[ping_id] = sent = perf_counter()
             if not self._send_quietly(MessageType.PING, ping_id):
                 return
             self.observer.ping_sent()
-            self._sleep(timeout)
+            due = sent + interval
+            self._pong_arrived.wait(timeout)
             if not connection.is_open:
                 return
             if self._pending_pings.pop(ping_id, None) is not None:
