@@ -41,10 +41,27 @@ def _on_init(environment: Any, **_: Any) -> None:
         print(f"loadtest: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
     environment.loadtest_collector = collector
+    environment.events.test_start.add_listener(collector.on_test_start)
+    environment.events.test_stopping.add_listener(collector.on_test_stopping)
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(collector.on_report_to_master)
     elif isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(collector.on_worker_report)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    # A worker on another machine receives our options from the master only with the spawn
+    # message (Locust's custom_args_from_master), after init: rebuild from them.
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        try:
+            environment.loadtest_context = UserContext.from_options(
+                environment.host, environment.parsed_options, runner.worker_index
+            )
+        except LoadtestError as exc:
+            print(f"loadtest: error: {exc}", file=sys.stderr, flush=True)
+            runner.quit()
 
 
 @events.quitting.add_listener

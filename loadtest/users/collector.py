@@ -73,9 +73,7 @@ class RunCollector:
             self._log = IntervalLogWriter(self.run_dir)
             self._streams = StreamRowWriter(self.run_dir / "streams.csv")
             self._write_run_json(final=False)
-        if self.role != "master":
-            self.health = GeneratorHealth(self.recorder)
-            self._greenlets.append(self.health.start())
+        self.health = GeneratorHealth(self.recorder) if self.role != "master" else None
         if self.role == "local":
             self._greenlets.append(gevent.spawn(self._roll_windows))
         if self.role != "worker" and self.progress_every_s > 0:
@@ -91,6 +89,18 @@ class RunCollector:
 
     def row(self, row: Mapping[str, Any]) -> None:
         self._rows.append(dict(row))
+
+    # --- generator health: sampled only while load runs --------------------------------
+
+    def on_test_start(self, **_: Any) -> None:
+        """Start sampling: start-up (imports, connecting to the master) is not load."""
+        if self.health is not None and not self.health.running:
+            self.health.start()
+
+    def on_test_stopping(self, **_: Any) -> None:
+        """Stop sampling before users are killed: tearing down is not load either."""
+        if self.health is not None and self.health.running:
+            self.health.stop()
 
     # --- window flow ------------------------------------------------------------------
 
@@ -142,6 +152,7 @@ class RunCollector:
         if self.finished:
             return
         self.finished = True
+        self.on_test_stopping()
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
         if self.role == "worker":
