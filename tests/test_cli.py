@@ -1,0 +1,134 @@
+"""The `loadtest` command as a user meets it: real processes, real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadtest.target.process import TargetProcess
+from tests.targets import TARGET_ENV
+
+METRIC_FIELDS = {"count", "min", "mean", "p50", "p90", "p95", "p99", "p999", "max"}
+CONTRACT_METRICS = {"connect_ms", "ttfs_ms", "ttfc_ms", "stream_ms", "inter_chunk_ms"}
+CONTRACT_COUNTS = {
+    "streams_started", "streams_completed", "streams_failed", "streams_cancelled",
+    "connections_opened", "connection_failures", "disconnects", "reconnects",
+    "reconnect_giveups", "protocol_violations", "error_frames", "templates_created",
+    "pings_sent", "pongs_received", "pongs_missed", "dropped_arrivals",
+}  # fmt: skip
+
+
+def loadtest(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "loadtest.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def summary_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def rows_of(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "streams.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def fixed_target() -> Iterator[TargetProcess]:
+    args = ["--profile", "fixed", "--ttfc-ms", "50", "--chunk-gap-ms", "10", "--chunks", "10"]
+    with TargetProcess(args, env=TARGET_ENV) as running:
+        yield running
+
+
+class TestRunAgainstTheEmbeddedTarget:
+    def test_a_short_run_writes_the_contract_run_directory(self, tmp_path: Path) -> None:
+        out = tmp_path / "run"
+        done = loadtest("run", "-u", "20", "-r", "20", "-t", "4s", "--out", str(out),
+                        "--", "--think-time", "0.1-0.3")
+        assert done.returncode == 0, done.stderr
+        assert "ttfc_ms" in done.stdout and "p99.9" in done.stdout
+        summary = summary_of(out)
+        assert summary["schema"] == "loadtest.summary/1"
+        assert summary["duration_s"] > 0
+        assert summary["metrics"].keys() >= CONTRACT_METRICS
+        for key in CONTRACT_METRICS:
+            assert set(summary["metrics"][key]) == METRIC_FIELDS
+            assert summary["metrics"][key]["count"] > 0, key
+        assert summary["counts"].keys() >= CONTRACT_COUNTS
+        counts = summary["counts"]
+        assert counts["streams_failed"] == 0
+        assert counts["streams_completed"] > 0
+        assert counts["streams_started"] == (
+            counts["streams_completed"] + counts["streams_failed"] + counts["streams_cancelled"]
+        )
+        assert counts["connections_opened"] == 20
+        assert summary["generator"]["saturated"] in (True, False)
+        assert summary["slo"] == {"passed": True, "checks": []}
+        assert len(rows_of(out)) == counts["streams_started"]
+        run = json.loads((out / "run.json").read_text())
+        assert run["target"].startswith("http://127.0.0.1:")
+        assert run["ended_utc"] is not None
+
+    def test_secrets_never_reach_the_run_directory(self, tmp_path: Path) -> None:
+        out = tmp_path / "run"
+        secret, key = "s3cret-jwt-signing-key-0123456789abcdef", "api-key-9f8e7d6c"
+        done = loadtest("run", "-u", "2", "-t", "2s", "--out", str(out),
+                        "--jwt-secret", secret, "--api-key", key)
+        assert done.returncode == 0, done.stderr
+        for path in out.iterdir():
+            text = path.read_text(errors="replace")
+            assert secret not in text and key not in text, path.name
+        assert summary_of(out)["counts"]["connections_opened"] == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-u", "0"],
+        ["-t", "soon"],
+        ["--host", "ftp://127.0.0.1:1"],
+        ["no-such-scenario"],
+        ["--token", "a", "--jwt-secret", "b"],
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
+    done = loadtest("run", *args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip(), "says what is wrong"
+
+
+def test_distributed_and_single_process_runs_agree(
+    fixed_target: TargetProcess, tmp_path: Path
+) -> None:
+    common = ["-u", "8", "-r", "8", "-t", "6s", "--host", fixed_target.base_url,
+              "--", "--think-time", "0.05"]
+    single, split = tmp_path / "single", tmp_path / "split"
+    done = loadtest("run", "--out", str(single), *common, env=TARGET_ENV)
+    assert done.returncode == 0, done.stderr
+    done = loadtest("run", "--workers", "2", "--out", str(split), *common, env=TARGET_ENV)
+    assert done.returncode == 0, done.stderr
+    one, two = summary_of(single), summary_of(split)
+    assert abs(one["metrics"]["ttfc_ms"]["p50"] - two["metrics"]["ttfc_ms"]["p50"]) <= 1.0
+    for summary, run_dir in ((one, single), (two, split)):
+        counts = summary["counts"]
+        assert counts["streams_failed"] == 0
+        assert counts["connections_opened"] == 8
+        rows = rows_of(run_dir)
+        assert len(rows) == counts["streams_started"]
+        completed = sum(row["outcome"] == "completed" for row in rows)
+        assert completed == counts["streams_completed"] == summary["metrics"]["ttfc_ms"]["count"]
+    workers = {row["worker"] for row in rows_of(split)}
+    assert len(workers) == 2, "both workers' rows reached the master"
