@@ -199,6 +199,8 @@ class ConsultationSession:
         if self.consultation_id is None:
             self.consultation_id = self._create_consultation()
         self._connect_with_policy(first=True)
+        if self._ended is not None:
+            raise SessionEnded(f"session ended: {self._ended}")
 
     def close(self) -> None:
         """Leave politely (close 1000): no reconnect follows. Cancels a stream in flight."""
@@ -343,6 +345,7 @@ class ConsultationSession:
             if not refreshed:
                 self._end("token refresh failed")
                 return
+            first = True  # the guide reconnects at once with the fresh token
         while not self._closing:
             if not first:
                 delay = self._schedule.next_delay()
