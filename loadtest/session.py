@@ -58,6 +58,8 @@ class SessionObserver(Protocol):
 
     def disconnected(self, close_code: int) -> None: ...
 
+    def connection_closed(self, lifetime_s: float, initiator: str, close_code: int) -> None: ...
+
     def stream_finished(self, stream: Stream) -> None: ...
 
     def violation(self, kind: ViolationKind) -> None: ...
@@ -176,6 +178,9 @@ class ConsultationSession:
         self._connected = gevent.event.Event()
         self._schedule: ReconnectSchedule = config.reconnect.schedule()
         self._closing = False
+        #: Who is ending the current connection: "client", "client_abrupt", "dead_link";
+        #: anything else is the server (or the network).
+        self._close_initiator = "server"
         self._ended: str | None = None
         self._lost_at: float | None = None
         self._reconnector: gevent.Greenlet | None = None
@@ -205,6 +210,7 @@ class ConsultationSession:
     def close(self) -> None:
         """Leave politely (close 1000): no reconnect follows. Cancels a stream in flight."""
         self._closing = True
+        self._close_initiator = "client"
         self._ended = self._ended or "closed"
         for greenlet in (self._reconnector, self._heartbeat):
             if greenlet is not None and greenlet is not gevent.getcurrent():
@@ -220,6 +226,7 @@ class ConsultationSession:
     def drop(self) -> None:
         """Vanish without a close frame (TCP reset), as a phone losing signal does."""
         self._closing = True
+        self._close_initiator = "client_abrupt"
         self._ended = self._ended or "dropped"
         if self._heartbeat is not None:
             self._heartbeat.kill(block=False)
@@ -292,6 +299,13 @@ class ConsultationSession:
 
     def on_close(self, code: int, reason: str, at: float) -> None:
         self._connected.clear()
+        connection = self._connection
+        if connection is not None:
+            self.observer.connection_closed(
+                at - connection.handshake_done_at, self._close_initiator, code
+            )
+        if not self._closing:
+            self._close_initiator = "server"
         if self._heartbeat is not None and self._heartbeat is not gevent.getcurrent():
             self._heartbeat.kill(block=False)
         if self._closing:
@@ -444,6 +458,7 @@ class ConsultationSession:
                 self.observer.pong_missed()
                 if self._missed_pongs >= self.config.max_missed_pongs:
                     # Dead but not closed: reset it so the reconnect policy takes over.
+                    self._close_initiator = "dead_link"
                     connection.abort()
                     return
 

@@ -19,6 +19,7 @@ METRICS: tuple[str, ...] = (
     "reconnect_ms",
     "schedule_lag_ms",
     "ttfc_from_intended_ms",
+    "connection_lifetime_ms",
 )
 """Latency metrics of the system under test (histograms, milliseconds). ``ttfc_from_intended_ms``
 is the open model's time to first chunk measured from the *intended* start, so queueing in front
@@ -48,10 +49,12 @@ COUNTS: tuple[str, ...] = (
     "reconnect_attempts",
     "token_refreshes",
     "rest_failures",
+    "connections_closed",
 )
 """Counter keys; summary.json ``counts`` always holds every one, as a plain int. The last
-three extend CONTRACT.md: reconnection attempts (successful or not), JWTs refreshed, and
-failed REST calls (consultation create, login)."""
+four extend CONTRACT.md: reconnection attempts (successful or not), JWTs refreshed, failed
+REST calls (consultation create, login), and connections closed for any reason (so that
+opened − closed is the number open at any window's end)."""
 
 BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
     {
@@ -59,6 +62,7 @@ BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
         "disconnects": "by_close_code",  # WebSocket close code, e.g. "1006"
         "protocol_violations": "by_kind",  # e.g. "cross_talk", "chunk_before_start"
         "streams_failed": "by_error_kind",  # e.g. "timeout", "error_frame", "disconnect"
+        "connections_closed": "by_initiator",  # client, client_abrupt, dead_link, server
         "rest_failures": "by_call",  # "<call> <error>", e.g. "create_consultation 503"
     }
 )

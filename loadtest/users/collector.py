@@ -26,6 +26,7 @@ import gevent
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
+from loadtest.metrics.event_log import EventLogWriter
 from loadtest.metrics.generator_health import (
     GeneratorHealth,
     generator_summary,
@@ -62,6 +63,7 @@ class RunCollector:
         self.worker_name = f"{socket.gethostname()}-{os.getpid()}"
         self.recorder = IntervalRecorder(window_s=self.window_s)
         self._rows: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
         self._greenlets: list[gevent.Greenlet] = []
         self.started_at = time.time()
         self.finished = False
@@ -72,6 +74,7 @@ class RunCollector:
             self.run_dir = self._open_run_dir(options)
             self._log = IntervalLogWriter(self.run_dir)
             self._streams = StreamRowWriter(self.run_dir / "streams.csv")
+            self._event_log = EventLogWriter(self.run_dir / "events.jsonl")
             self._write_run_json(final=False)
         self.health = GeneratorHealth(self.recorder) if self.role != "master" else None
         if self.role == "local":
@@ -90,6 +93,9 @@ class RunCollector:
     def row(self, row: Mapping[str, Any]) -> None:
         self._rows.append(dict(row))
 
+    def event(self, event: Mapping[str, Any]) -> None:
+        self._events.append(dict(event))
+
     # --- generator health: sampled only while load runs --------------------------------
 
     def on_test_start(self, **_: Any) -> None:
@@ -107,16 +113,23 @@ class RunCollector:
     def _roll_windows(self) -> None:
         while True:
             gevent.sleep(self.window_s - (time.time() % self.window_s) + 0.001)
-            self._absorb(self.recorder.roll(), self._take_rows())
+            self._absorb(self.recorder.roll(), *self._take_rows())
 
-    def _take_rows(self) -> list[dict[str, Any]]:
+    def _take_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The stream rows and lifecycle events recorded since the last call."""
         rows, self._rows = self._rows, []
-        return rows
+        events, self._events = self._events, []
+        return rows, events
 
     def _absorb(
-        self, windows: list[MetricWindow], rows: list[dict[str, Any]], *, final: bool = False
+        self,
+        windows: list[MetricWindow],
+        rows: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        *,
+        final: bool = False,
     ) -> None:
-        """Merge windows, write the ones no worker can still add to, append stream rows."""
+        """Merge windows, write the ones no worker can still add to, append rows and events."""
         assert self.aggregate is not None
         for window in windows:
             self.aggregate.add(window, copy=False)
@@ -126,15 +139,18 @@ class RunCollector:
         for row in rows:
             self._streams.write(row)
         self._streams.flush()
+        self._event_log.write_all(events)
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         """Worker: ship closed windows (all of them, partial too, once stopping) and rows."""
         runner = self.environment.runner
         stopping = runner is not None and runner.state in (STATE_STOPPING, STATE_STOPPED)
         windows = self.recorder.flush() if stopping else self.recorder.roll()
+        rows, events = self._take_rows()
         data[WIRE_KEY] = {
             "windows": [window.to_wire() for window in windows],
-            "rows": self._take_rows(),
+            "rows": rows,
+            "events": events,
         }
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
@@ -143,7 +159,7 @@ class RunCollector:
         if not shipped:
             return
         windows = [MetricWindow.from_wire(wire) for wire in shipped.get("windows", [])]
-        self._absorb(windows, list(shipped.get("rows", [])))
+        self._absorb(windows, list(shipped.get("rows", [])), list(shipped.get("events", [])))
 
     # --- finishing --------------------------------------------------------------------
 
@@ -158,9 +174,10 @@ class RunCollector:
         if self.role == "worker":
             return
         windows = self.recorder.flush() if self.role == "local" else []
-        self._absorb(windows, self._take_rows(), final=True)
+        self._absorb(windows, *self._take_rows(), final=True)
         assert self.run_dir is not None and self.aggregate is not None
         self._streams.close()
+        self._event_log.close()
         self._log.close()
         summary = self.build_summary()
         write_json(self.run_dir / "summary.json", summary)

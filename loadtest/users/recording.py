@@ -33,6 +33,8 @@ class MetricsSink(Protocol):
 
     def row(self, row: Mapping[str, Any]) -> None: ...
 
+    def event(self, event: Mapping[str, Any]) -> None: ...
+
 
 RequestFirer = Callable[..., None]
 """``environment.events.request.fire``, or ``None`` outside Locust."""
@@ -71,6 +73,19 @@ class SessionRecorder:
         self.retried = False
         self.stream_seq = 0
 
+    def _lifecycle(self, kind: str, **details: Any) -> None:
+        """One row of ``events.jsonl``: connection lifecycle, never per message."""
+        self._sink.event(
+            {
+                "time_utc": _iso(time.time()),
+                "worker": self.worker,
+                "user": self.user,
+                "consultation_id": self.consultation_id,
+                "kind": kind,
+                **details,
+            }
+        )
+
     def _event(self, name: str, ms: float, length: int = 0, error: str | None = None) -> None:
         if self._fire is not None:
             self._fire(
@@ -94,13 +109,26 @@ class SessionRecorder:
             sink.count("reconnects")
             sink.record("reconnect_ms", reconnect_ms)
             self._event("reconnect_ms", reconnect_ms)
+        self._lifecycle(
+            "reconnect" if reconnect_ms is not None else "open",
+            connect_ms=_ms(connect_ms),
+            reconnect_ms=_ms(reconnect_ms),
+        )
 
     def connect_failed(self, kind: str) -> None:
         self._sink.count("connection_failures", by=kind)
         self._event("connect_ms", 0.0, error=f"handshake {kind}")
+        self._lifecycle("open_failed", status=kind)
 
     def disconnected(self, close_code: int) -> None:
         self._sink.count("disconnects", by=str(close_code))
+
+    def connection_closed(self, lifetime_s: float, initiator: str, close_code: int) -> None:
+        self._sink.count("connections_closed", by=initiator)
+        self._sink.record("connection_lifetime_ms", lifetime_s * 1000.0)
+        self._lifecycle(
+            "close", initiator=initiator, code=close_code, lifetime_ms=_ms(lifetime_s * 1000.0)
+        )
 
     def stream_finished(self, stream: Stream) -> None:
         sink = self._sink
@@ -192,9 +220,11 @@ class SessionRecorder:
 
     def reconnect_gave_up(self) -> None:
         self._sink.count("reconnect_giveups")
+        self._lifecycle("giveup")
 
     def token_refreshed(self) -> None:
         self._sink.count("token_refreshes")
+        self._lifecycle("token_refresh")
 
     def rest_call(self, name: str, elapsed_ms: float, error: str | None) -> None:
         if self._fire is not None:
