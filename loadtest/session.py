@@ -52,6 +52,8 @@ NORMAL_CLOSE = 1000
 class SessionObserver(Protocol):
     """Everything a session reports. Implementations record; they must not block."""
 
+    def consultation_ready(self, consultation_id: str) -> None: ...
+
     def connected(self, connect_ms: float, reconnect_ms: float | None) -> None: ...
 
     def connect_failed(self, kind: str) -> None: ...
@@ -203,6 +205,7 @@ class ConsultationSession:
         """
         if self.consultation_id is None:
             self.consultation_id = self._create_consultation()
+        self.observer.consultation_ready(self.consultation_id)
         self._connect_with_policy(first=True)
         if self._ended is not None:
             raise SessionEnded(f"session ended: {self._ended}")

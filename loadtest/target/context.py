@@ -34,6 +34,7 @@ class TargetContext:
     slots: asyncio.Semaphore | None
     connections: set[ConsultationConnection] = field(default_factory=set)
     waiting_for_slot: int = 0
+    restart_epoch_handled: int = 0  # the last restart this process dropped its sockets for
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def next_id(self, prefix: str) -> str:
@@ -48,15 +49,17 @@ def build_context(config: ServerConfig, control: ControlPlane, process_index: in
     """Create the state of one server process. Must run inside that process's event loop."""
     seed = None if config.seed is None else config.seed * 1000 + process_index
     slots = getattr(config.profile, "slots", 0)
+    settings = LiveSettings(control)
     return TargetContext(
         config=config,
         process_index=process_index,
         control=control,
-        settings=LiveSettings(control),
+        settings=settings,
         authority=Authority(config.jwt_secret, config.token_ttl, config.refresh_ttl),
         encoder=FrameEncoder(config.id_key),
         rng=random.Random(seed),
         counters=control.row(process_index),
         ground_truth=GroundTruthWriter(config.ground_truth) if config.ground_truth else None,
         slots=asyncio.Semaphore(slots) if slots else None,
+        restart_epoch_handled=settings.restart_epoch,
     )

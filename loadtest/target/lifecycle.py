@@ -20,10 +20,14 @@ def close_all(ctx: TargetContext, code: int, reason: str) -> None:
 
 
 def sync_control(ctx: TargetContext) -> None:
-    """Pick up control-plane changes now; drop every connection if a restart was ordered."""
-    settings = ctx.settings
-    epoch = settings.restart_epoch
-    if settings.refresh() and settings.restart_epoch != epoch:
+    """Pick up control-plane changes now; drop every connection if a restart was ordered.
+
+    Compares with the epoch this process last *handled*, not the one it last read: other paths
+    refresh the settings too (handshakes, streams, the restart schedule).
+    """
+    ctx.settings.refresh()
+    if ctx.settings.restart_epoch != ctx.restart_epoch_handled:
+        ctx.restart_epoch_handled = ctx.settings.restart_epoch
         close_all(ctx, CLOSE_SERVICE_RESTART, "service restart")
 
 

@@ -75,7 +75,6 @@ class ArrivalUser(ConsultationUser):
         )
         try:
             session.start()
-            recorder.consultation_id = session.consultation_id
             for turn in range(turns):
                 recorder.intended_start = intended_start if turn == 0 else None
                 session.send_user_message(self.context.prompts.next())

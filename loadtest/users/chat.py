@@ -48,7 +48,6 @@ class ConsultationUser(User):
             session.start()
         except SessionEnded:
             return None
-        self.recorder.consultation_id = session.consultation_id
         return session
 
     def live_session(self) -> ConsultationSession | None:

@@ -99,6 +99,9 @@ class SessionRecorder:
 
     # --- SessionObserver -------------------------------------------------------------
 
+    def consultation_ready(self, consultation_id: str) -> None:
+        self.consultation_id = consultation_id
+
     def connected(self, connect_ms: float, reconnect_ms: float | None) -> None:
         sink = self._sink
         sink.count("connections_opened")
