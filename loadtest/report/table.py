@@ -82,4 +82,12 @@ def render_percentile_table(summary: Mapping[str, Any]) -> str:
             if values:
                 detail = ", ".join(f"{k}: {v}" for k, v in sorted(values.items()))
                 lines.append(f"{key} {map_name}: {detail}")
+    storm = (summary.get("connections") or {}).get("storm")
+    if storm:
+        handshakes = storm["handshakes"]
+        back = f"back in {storm['recovery_s']:.1f} s" if storm["recovered"] else "NOT back"
+        lines.append(
+            f"storm at {storm['at_utc']}: {storm['open_before']} open before, {back}; "
+            f"handshakes {handshakes['succeeded']} ok / {handshakes['failed']} failed"
+        )
     return "\n".join(lines)

@@ -1,8 +1,16 @@
 """One reply: ``ai_message_start`` → chunks → ``ai_message_complete`` (→ ``template_created``).
 
-Every frame is sent at ``begin + offset`` from the profile's plan, each due time computed from the
-stream's begin rather than by chaining sleeps, so a late wake-up delays one frame and never the
-rest. Faults decided for the stream are applied at its middle chunk (``chunks // 2``).
+Scheduling. Each frame's ideal time is ``begin + offset`` from the profile's plan, computed from
+the stream's begin, never by chaining sleeps. asyncio wakes up to ~1 ms late (epoll waits whole
+milliseconds), at random; sending every chunk at its ideal time would make the gaps a client
+measures scatter symmetrically around the nominal gap, half of them short. So a chunk also waits
+until one nominal gap after the previous chunk *actually* left — unless the stream is already more
+than :data:`MAX_LAG_S` behind its ideal schedule, in which case it goes at its ideal time and
+catches up. Gaps are then never shorter than nominal except on a catch-up, and the lag stays
+bounded (about ``MAX_LAG_S`` + one wake-up), so the stream does not drift. The first chunk always
+goes at its ideal time: TTFC carries one wake-up's lateness only.
+
+Faults decided for the stream are applied at its middle chunk (``chunks // 2``).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ if TYPE_CHECKING:
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
+MAX_LAG_S = 0.002  # how far behind its ideal schedule a stream may fall before catching up
 _OUTCOME_STAT = {"completed": Stat.streams_completed, "cancelled": Stat.streams_cancelled}
 
 
@@ -149,6 +158,7 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
     middle = len(offsets) // 2
     word = ctx.rng.randrange(len(WORDS))
     shift = 0.0  # a stall moves every later due time
+    previous_ideal = previous_sent = previous_offset = 0.0
     for index, offset in enumerate(offsets):
         payload: bytes | None = None
         opcode = _TEXT
@@ -166,9 +176,14 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
                 payload = encoder.malformed_chunk(id_part, word + index)
             if faults.binary:
                 opcode = _BINARY
-        delay = begin + shift + offset - loop.time()
+        ideal = begin + shift + offset
+        due = ideal
+        if index and previous_sent - previous_ideal <= MAX_LAG_S:
+            due = max(ideal, previous_sent + offset - previous_offset)
+        delay = due - loop.time()
         if delay > 0:
             await sleep(delay)
+        previous_ideal, previous_sent, previous_offset = ideal, loop.time(), offset
         if index == 0:
             record.first_chunk_sent = perf_counter()
         await send(payload or encoder.chunk(id_part, word + index), opcode)

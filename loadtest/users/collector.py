@@ -26,6 +26,7 @@ import gevent
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
+from loadtest.analysis.connections import connections_summary
 from loadtest.metrics.event_log import EventLogWriter
 from loadtest.metrics.generator_health import (
     GeneratorHealth,
@@ -159,7 +160,9 @@ class RunCollector:
         if not shipped:
             return
         windows = [MetricWindow.from_wire(wire) for wire in shipped.get("windows", [])]
-        self._absorb(windows, list(shipped.get("rows", [])), list(shipped.get("events", [])))
+        own_rows, own_events = self._take_rows()  # the master's own (e.g. a storm marker)
+        rows = own_rows + list(shipped.get("rows", []))
+        self._absorb(windows, rows, own_events + list(shipped.get("events", [])))
 
     # --- finishing --------------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class RunCollector:
         self._event_log.close()
         self._log.close()
         summary = self.build_summary()
+        summary["connections"] = connections_summary(self.run_dir, self.window_s)
         write_json(self.run_dir / "summary.json", summary)
         self._write_run_json(final=True)
         print(self.progress_line(), file=sys.stderr, flush=True)

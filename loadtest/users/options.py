@@ -77,3 +77,18 @@ ARRIVAL_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                  "help": "open model: messages per arriving conversation"}),
 )
 OPTIONS = OPTIONS + ARRIVAL_OPTIONS
+
+LIFECYCLE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--lifetime", {"default": "10-60", "help": "churn: seconds a user stays ('N' or 'MIN-MAX')"}),
+    ("--churn-rate", {"type": float, "default": 0.0,
+                      "help": "churn: new connections per second across users "
+                              "(exponential lifetimes with mean users / rate)"}),
+    ("--abrupt-share", {"type": float, "default": 0.3,
+                        "help": "churn: share of departures that reset TCP instead of closing"}),
+    ("--rejoin-after", {"default": "0-2", "help": "churn: seconds away between lives"}),
+    ("--storm-at", {"type": float, "default": 0.0,
+                    "help": "storm: seconds after start to drop every connection (0 = never)"}),
+    ("--storm-refuse", {"type": float, "default": 2.0,
+                        "help": "storm: seconds the target refuses handshakes afterwards"}),
+)
+OPTIONS = OPTIONS + LIFECYCLE_OPTIONS
