@@ -70,7 +70,7 @@ BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
 ``breakdowns[key][map_name]`` maps each label (a string) to its count, and the labels of one map
 sum to the counter's total whenever every increment gave a label."""
 
-GAUGES: tuple[str, ...] = ("cpu_share",)
+GAUGES: tuple[str, ...] = ("cpu_share", "rss_mb")
 """Per-window gauges (last and max value): ``cpu_share`` is the generator process's CPU time
 over wall time in the window, where 1.0 is one core saturated."""
 

@@ -27,6 +27,7 @@ gevent is imported only when sampling starts, so analysis code can import
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -48,6 +49,8 @@ DEFAULT_TICK_S = 0.1
 
 LOOP_LAG_METRIC = "loop_lag_ms"
 CPU_SHARE_GAUGE = "cpu_share"
+RSS_GAUGE = "rss_mb"
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class HealthSink(Protocol):
@@ -145,6 +148,9 @@ class GeneratorHealth:
         """
         self._sink.record(LOOP_LAG_METRIC, max(0.0, (slept_s - self._tick_s) * 1000.0))
         self._gauge_cpu(wall_s, cpu_s)
+        rss = resident_mb()
+        if rss is not None:
+            self._sink.gauge(RSS_GAUGE, rss)
 
     def _gauge_cpu(self, wall_s: float, cpu_s: float) -> None:
         window_start = self._sink.current_start_s
@@ -156,6 +162,20 @@ class GeneratorHealth:
         if wall_s > mark_wall:
             self._sink.gauge(CPU_SHARE_GAUGE, (cpu_s - mark_cpu) / (wall_s - mark_wall))
         self._previous = (wall_s, cpu_s)
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory in MiB (Linux ``/proc``; ``None`` elsewhere).
+
+    Read every tick (~10 µs) so soak runs can trend memory per window: the window minimum
+    removes the garbage collector's sawtooth.
+    """
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            resident_pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return resident_pages * _PAGE_BYTES / 2**20
 
 
 def saturation_reasons(window: MetricWindow) -> list[str]:
@@ -201,12 +221,14 @@ def generator_summary(aggregate: RunAggregate) -> dict[str, Any]:
     """
     gauges = [d.gauges for d in aggregate.digests()] + [w.gauges for w in aggregate.windows()]
     shares = [g[CPU_SHARE_GAUGE].last for g in gauges if CPU_SHARE_GAUGE in g]
+    rss = [g[RSS_GAUGE].max for g in gauges if RSS_GAUGE in g]
     flagged = saturated_windows(aggregate)
     lag = aggregate.totals.histograms.get(LOOP_LAG_METRIC, LatencyHistogram())
     return {
         "saturated": bool(flagged),
         "saturated_windows": flagged,
         "cpu_share_max": round(max(shares), 3) if shares else None,
+        "rss_max_mb": round(max(rss), 1) if rss else None,
         "loop_lag_ms": lag.summary_ms(),
         "thresholds": {
             "cpu_share": CPU_SATURATION_SHARE,

@@ -31,6 +31,7 @@ COUNT_KEYS: tuple[str, ...] = (
     "streams_completed",
     "streams_failed",
     "streams_cancelled",
+    "streams_retried",
     "connections_opened",
     "connection_failures",
     "disconnects",

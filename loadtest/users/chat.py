@@ -74,7 +74,12 @@ class ChatUser(ConsultationUser):
         session = self.live_session()
         if session is None:
             return  # refused: counted; wait_time paces the next attempt
+        prompt = self.context.prompts.next()
         try:
-            session.send_user_message(self.context.prompts.next())
+            stream = session.send_user_message(prompt)
+            if stream.error_kind == "connection_lost" and session.config.retry_interrupted:
+                # As a user would: wait for the reconnect, then ask again, once.
+                self.recorder.retried = True
+                session.send_user_message(prompt)
         except SessionEnded:
             gevent.idle()
