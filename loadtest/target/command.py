@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import ssl
 import sys
 import textwrap
 from pathlib import Path
@@ -115,12 +116,17 @@ def _reexec_without_gevent() -> None:
 @click.option("--api-key", envvar="LOADTEST_API_KEY", show_envvar=True, default=None,
               help="Required X-API-Key; default: no check.")
 @click.option("--seed", type=int, default=None, help="Seed for latencies and fault dice.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="PEM certificate (chain): serve https/wss on the port.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="PEM private key for --tls-cert.")
 def serve(host: str, port: int, profile_name: str, ttfc_ms: float | None,
           chunk_gap_ms: float | None, chunks: int | None, settings: dict[str, str],
           faults: dict[str, Fault], ground_truth: Path | None, processes: int, strict: bool,
           id_key: str, busy: str, template_share: float, ws_ping_interval: float,
           ws_ping_timeout: float, token_ttl: int, refresh_ttl: int, enforce_token_expiry: bool,
-          jwt_secret: str | None, api_key: str | None, seed: int | None) -> None:
+          jwt_secret: str | None, api_key: str | None, seed: int | None,
+          tls_cert: Path | None, tls_key: Path | None) -> None:
     """Run the reference FitIQ target (REST + WebSocket on one port) in the foreground."""
     _reexec_without_gevent()
     params: dict[str, object] = dict(settings)
@@ -139,7 +145,16 @@ def serve(host: str, port: int, profile_name: str, ttfc_ms: float | None,
         ws_ping_timeout=ws_ping_timeout, token_ttl=token_ttl, refresh_ttl=refresh_ttl,
         enforce_token_expiry=enforce_token_expiry,
         jwt_secret=jwt_secret or secrets.token_urlsafe(32), api_key=api_key or None, seed=seed,
+        tls_cert=tls_cert, tls_key=tls_key,
     )
+    if (tls_cert is None) != (tls_key is None):
+        raise click.BadParameter("give both --tls-cert and --tls-key, or neither",
+                                 param_hint="--tls-cert/--tls-key")
+    try:
+        config.ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise click.BadParameter(f"cannot load certificate and key: {exc}",
+                                 param_hint="--tls-cert/--tls-key") from None
     # Imported here so that `--help` and option errors stay fast.
     from loadtest.target.server import run_single
     from loadtest.target.supervisor import run_processes

@@ -6,6 +6,7 @@ in an error without leaking them.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class ServerConfig:
         jwt_secret: HS256 secret; random per run unless given.
         api_key: the required X-API-Key, or None for no check.
         seed: seeds the random choices (per process: seed + process index).
+        tls_cert, tls_key: PEM files; when set the port speaks TLS (https, wss).
     """
 
     host: str = "127.0.0.1"
@@ -57,3 +59,18 @@ class ServerConfig:
     jwt_secret: str = field(default="", repr=False)
     api_key: str | None = field(default=None, repr=False)
     seed: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with TLS, else ``http`` (the WebSocket URL is ``wss``/``ws`` alike)."""
+        return "https" if self.tls_cert else "http"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A server TLS context, or None without TLS. Raises ``OSError``/``ssl.SSLError``."""
+        if self.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context

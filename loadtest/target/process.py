@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import queue
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,11 @@ class TargetProcess:
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: Any = None
         self._base_url: str | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # The admin API of our own child on loopback: no proxies, and a TLS target's
+        # (self-signed) certificate is not ours to verify.
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPSHandler(context=ssl._create_unverified_context()))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -154,7 +159,7 @@ class TargetProcess:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
+        """``http://127.0.0.1:PORT`` (``https://`` with ``--tls-cert``)."""
         if self._base_url is None:
             raise LoadtestError("target process not started")
         return self._base_url
@@ -165,7 +170,7 @@ class TargetProcess:
 
     @property
     def ws_url(self) -> str:
-        """``ws://127.0.0.1:PORT/ws/consultation``."""
+        """``ws://127.0.0.1:PORT/ws/consultation`` (``wss://`` for a TLS target)."""
         return "ws" + self.base_url[len("http"):] + "/ws/consultation"
 
     # -- admin API ---------------------------------------------------------------------------

@@ -38,9 +38,9 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def announce_ready(host: str, port: int) -> None:
+def announce_ready(host: str, port: int, scheme: str = "http") -> None:
     """Print the one line launchers wait for, and flush it."""
-    print(f"{READY_PREFIX} http://{url_host(host)}:{port}", flush=True)
+    print(f"{READY_PREFIX} {scheme}://{url_host(host)}:{port}", flush=True)
 
 
 async def serve_process(config: ServerConfig, control: ControlPlane, index: int, *,
@@ -56,7 +56,7 @@ async def serve_process(config: ServerConfig, control: ControlPlane, index: int,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_port=reuse_port or None,
-                       backlog=LISTEN_BACKLOG)
+                       backlog=LISTEN_BACKLOG, ssl_context=config.ssl_context())
     try:
         await site.start()
     except OSError as exc:
@@ -96,6 +96,8 @@ def run_single(config: ServerConfig) -> None:
     control = ControlPlane(1, config.faults)
     if config.ground_truth is not None:
         ground_truth.truncate(config.ground_truth)
-    asyncio.run(serve_process(config, control, 0, reuse_port=False,
-                              on_ready=lambda port: announce_ready(config.host, port)))
+    def on_ready(port: int) -> None:
+        announce_ready(config.host, port, config.scheme)
+
+    asyncio.run(serve_process(config, control, 0, reuse_port=False, on_ready=on_ready))
     sys.stdout.flush()

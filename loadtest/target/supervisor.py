@@ -129,7 +129,7 @@ def run_processes(config: ServerConfig) -> None:
         failure = _await_ready(ready_r, pids, config.processes)
         holder.close()
         if failure is None:
-            announce_ready(config.host, config.port)
+            announce_ready(config.host, config.port, config.scheme)
             while True:
                 for pid, code in _reap(pids):
                     failure = f"server process {pid} exited with code {code}"
