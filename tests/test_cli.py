@@ -132,3 +132,21 @@ def test_distributed_and_single_process_runs_agree(
         assert completed == counts["streams_completed"] == summary["metrics"]["ttfc_ms"]["count"]
     workers = {row["worker"] for row in rows_of(split)}
     assert len(workers) == 2, "both workers' rows reached the master"
+
+
+def test_a_saturated_generator_is_flagged(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    scenario = Path(__file__).parent / "scenarios" / "burn_cpu.py"
+    done = loadtest("run", str(scenario), "-u", "2", "-t", "3s", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    generator = summary_of(out)["generator"]
+    assert generator["saturated"] is True
+    assert generator["saturated_windows"]
+    assert "saturated" in done.stderr, "the CLI warns"
+
+
+def test_a_healthy_short_run_is_not_flagged(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = loadtest("run", "-u", "2", "-t", "3s", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert summary_of(out)["generator"]["saturated"] is False

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import gevent
 import pytest
-from loadtest.target.process import TargetProcess
 
 from loadtest.auth import MintedTokens
 from loadtest.protocol import Outcome, Stream, ViolationKind
 from loadtest.session import ConsultationSession, Endpoints, SessionConfig
+from loadtest.target.process import TargetProcess
 from tests.targets import API_KEY, SECRET, TARGET_ENV
 
 

@@ -11,10 +11,10 @@ import gevent
 import gevent.event
 import pytest
 import trustme
-from loadtest.target.process import TargetProcess
 
 from loadtest.errors import HandshakeError
 from loadtest.protocol import MessageType, encode_message
+from loadtest.target.process import TargetProcess
 from loadtest.transport import ConnectOptions, WebSocketConnection
 from tests.targets import API_KEY, TARGET_ENV, mint
 

@@ -31,10 +31,11 @@ def _add_options(parser: Any) -> None:
 def _on_init(environment: Any, **_: Any) -> None:
     runner = environment.runner
     try:
-        if not isinstance(runner, MasterRunner):
-            worker_index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+        # A worker may get --host and our options from its master only at test start, so
+        # it builds its user context then; a single process fails fast here instead.
+        if not isinstance(runner, MasterRunner | WorkerRunner):
             environment.loadtest_context = UserContext.from_options(
-                environment.host, environment.parsed_options, worker_index
+                environment.host, environment.parsed_options, 0
             )
         collector = RunCollector(environment)
     except LoadtestError as exc:
