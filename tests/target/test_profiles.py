@@ -88,3 +88,17 @@ def test_capacity_profile_ttfc_p95_rises_with_concurrency(start_target):
     assert percentile(crowded, 95) > 2.5 * percentile(alone, 95)
     # the queue is what grows: some streams still find a free slot at once
     assert min(crowded) < 45
+
+
+def test_capacity_queue_limit_answers_overloaded(start_target):
+    target = start_target(["--profile", "capacity", "--set", "slots=1", "--set", "max_queue=1",
+                           "--ttfc-ms", "300", "--chunks", "1"])
+    with target.connect() as first, target.connect() as second, target.connect() as third:
+        for n, ws in enumerate((first, second, third)):
+            target.send_user_message(ws, f"q{n}")
+            if n == 0:  # make sure the first holds the slot before the others arrive
+                assert target.types_of(target.read_until(ws, lambda f: True)) == [
+                    "ai_message_start"]
+        last = [target.read_reply(ws)[-1][1] for ws in (first, second, third)]
+    assert [f["type"] for f in last[:2]] == ["ai_message_complete"] * 2
+    assert last[2]["type"] == "error" and last[2]["code"] == "overloaded"

@@ -141,3 +141,13 @@ def test_websocket_pings_keep_answering_clients_and_close_silent_ones(start_targ
         time.sleep(0.8)
         target.send_user_message(ws, "still-there")
         assert target.types_of(target.read_reply(ws))[-1] == "ai_message_complete"
+
+
+def test_enforced_token_expiry_closes_the_session_with_4001(start_target):
+    target = start_target([*FIXED, "--enforce-token-expiry"])
+    token = target.mint(sub="user_short", ttl_s=1)
+    with target.connect(token, "any-consultation") as ws:
+        opened = time.monotonic()
+        assert target.read_until(ws, lambda f: False, timeout=5) == []
+        assert (ws.protocol.close_code, ws.protocol.close_reason) == (4001, "token expired")
+        assert time.monotonic() - opened < 3
