@@ -13,6 +13,7 @@ from loadtest.target.config import ServerConfig
 from loadtest.target.control import FAULT_INDEX, ControlPlane, LiveSettings
 from loadtest.target.frames import FrameEncoder
 from loadtest.target.ground_truth import GroundTruthWriter
+from loadtest.target.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from loadtest.target.connection import ConsultationConnection
@@ -32,6 +33,7 @@ class TargetContext:
     counters: memoryview
     ground_truth: GroundTruthWriter | None
     slots: asyncio.Semaphore | None
+    scheduler: Scheduler
     connections: set[ConsultationConnection] = field(default_factory=set)
     waiting_for_slot: int = 0
     restart_epoch_handled: int = 0  # the last restart this process dropped its sockets for
@@ -61,5 +63,6 @@ def build_context(config: ServerConfig, control: ControlPlane, process_index: in
         counters=control.row(process_index),
         ground_truth=GroundTruthWriter(config.ground_truth) if config.ground_truth else None,
         slots=asyncio.Semaphore(slots) if slots else None,
+        scheduler=Scheduler(asyncio.get_running_loop()),
         restart_epoch_handled=settings.restart_epoch,
     )

@@ -8,8 +8,12 @@ guide's examples: ``type``, ``content``, id, ``timestamp``, ``metadata``.
 from __future__ import annotations
 
 import json
+import struct
 import time
 from datetime import UTC, datetime
+
+OP_TEXT = 0x1
+OP_BINARY = 0x2
 
 _TEXT = (
     "I can help you with that! Let me create a personalized meal plan that fits your goals. "
@@ -32,6 +36,16 @@ TEMPLATES: tuple[dict[str, str], ...] = (
     {"type": "wellness", "name": "Evening Wind-Down",
      "description": "A sleep routine for better recovery"},
 )
+
+
+def ws_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
+    """One complete, final, unmasked server frame (RFC 6455 §5.2) ready for ``transport.write``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x80 | opcode, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x80 | opcode, 126, size) + payload
+    return struct.pack("!BBQ", 0x80 | opcode, 127, size) + payload
 
 
 class IsoClock:

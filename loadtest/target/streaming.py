@@ -25,14 +25,15 @@ from aiohttp import WSMsgType
 
 from loadtest.target.control import Stat
 from loadtest.target.faults import StreamFaults, roll_stream_faults
-from loadtest.target.frames import WORDS
+from loadtest.target.frames import OP_BINARY, OP_TEXT, WORDS, ws_frame
+from loadtest.target.profiles import StreamPlan
 
 if TYPE_CHECKING:
     from loadtest.target.connection import ConsultationConnection
 
-_TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
 MAX_LAG_S = 0.002  # how far behind its ideal schedule a stream may fall before catching up
+HIGH_WATER_BYTES = 256 * 1024  # a client this far behind in reading pauses its stream
+BACKPRESSURE_POLL_S = 0.01
 _OUTCOME_STAT = {"completed": Stat.streams_completed, "cancelled": Stat.streams_cancelled}
 
 
@@ -127,8 +128,6 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
                     record: StreamRecord) -> str:
     ctx = conn.ctx
     loop = asyncio.get_running_loop()
-    sleep = asyncio.sleep
-    send = conn.ws.send_frame
     encoder = ctx.encoder
     plan = ctx.config.profile.plan(ctx.rng)
     begin = loop.time()
@@ -136,10 +135,10 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
     for kind in record.faults:
         ctx.count_fault(kind)
 
+    delay = begin + plan.start_s - loop.time()
     if faults.terminal == "error":
-        delay = begin + plan.start_s - loop.time()
         if delay > 0:
-            await sleep(delay)
+            await asyncio.sleep(delay)
         await conn.send_error(message.message_id, "injected_error",
                               "AI service error (injected fault)")
         return "error"
@@ -148,64 +147,137 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
     record.message_id = message_id
     id_part = encoder.id_part(message_id)
     if not faults.chunk_before_start:
-        delay = begin + plan.start_s - loop.time()
         if delay > 0:
-            await sleep(delay)
+            await asyncio.sleep(delay)
         record.start_sent = perf_counter()
-        await send(encoder.start(id_part), _TEXT)
+        await conn.ws.send_frame(encoder.start(id_part), WSMsgType.TEXT)
 
-    offsets = plan.chunk_s
-    middle = len(offsets) // 2
-    word = ctx.rng.randrange(len(WORDS))
-    shift = 0.0  # a stall moves every later due time
-    previous_ideal = previous_sent = previous_offset = 0.0
-    for index, offset in enumerate(offsets):
-        payload: bytes | None = None
-        opcode = _TEXT
-        if index == middle:
-            shift += faults.stall_ms / 1000.0
-            if faults.terminal is not None:
-                delay = begin + shift + offset - loop.time()
-                if delay > 0:
-                    await sleep(delay)
-                conn.end_stream_with(faults.terminal)
-                return faults.terminal
-            if faults.oversized_bytes:
-                payload = encoder.oversized_chunk(id_part, faults.oversized_bytes)
-            elif faults.malformed:
-                payload = encoder.malformed_chunk(id_part, word + index)
-            if faults.binary:
-                opcode = _BINARY
-        ideal = begin + shift + offset
-        due = ideal
-        if index and previous_sent - previous_ideal <= MAX_LAG_S:
-            due = max(ideal, previous_sent + offset - previous_offset)
-        delay = due - loop.time()
-        if delay > 0:
-            await sleep(delay)
-        previous_ideal, previous_sent, previous_offset = ideal, loop.time(), offset
-        if index == 0:
-            record.first_chunk_sent = perf_counter()
-        await send(payload or encoder.chunk(id_part, word + index), opcode)
-        record.chunks += 1
-        if index == 0 and faults.chunk_before_start:
-            record.start_sent = perf_counter()
-            await send(encoder.start(id_part), _TEXT)
-
-    delay = begin + shift + plan.complete_s - loop.time()
-    if delay > 0:
-        await sleep(delay)
-    complete = encoder.complete(id_part)
-    record.complete_sent = perf_counter()
-    await send(complete, _TEXT)
-    if faults.duplicate_complete:
-        await send(complete, _TEXT)
+    done: asyncio.Future[str] = loop.create_future()
+    _ChunkRun(conn, plan, faults, record, id_part, begin, done).step()
+    outcome = await done
+    if outcome != "completed":
+        return outcome
 
     share = ctx.config.template_share
     if share > 0 and (share >= 1 or ctx.rng.random() < share):
         frame = encoder.template_created(ctx.next_id("msg_"), f"tmpl_{secrets.token_hex(6)}",
                                          ctx.rng.randrange(1 << 16))
-        await send(frame, _TEXT)
+        await conn.ws.send_frame(frame, WSMsgType.TEXT)
         record.template = True
         ctx.counters[Stat.templates_sent] += 1
     return "completed"
+
+
+class _ChunkRun:
+    """The timed part of one reply — its chunks and complete — as scheduler callbacks.
+
+    Writes go straight to the transport as whole pre-built frames (one ``write`` each, so they
+    never interleave with aiohttp's own frames), after checking the socket is not closing. A
+    client that stops reading does not grow the buffer without bound: above
+    :data:`HIGH_WATER_BYTES` the run waits, polling every :data:`BACKPRESSURE_POLL_S`.
+    Resolves ``done`` with the outcome, or with ``ConnectionResetError`` if the socket closed.
+    """
+
+    __slots__ = ("_begin", "_conn", "_done", "_encoder", "_faults", "_id_part", "_index",
+                 "_loop", "_middle", "_offsets", "_plan", "_previous", "_record", "_scheduler",
+                 "_shift", "_stalled", "_transport", "_word")
+
+    def __init__(self, conn: ConsultationConnection, plan: StreamPlan, faults: StreamFaults,
+                 record: StreamRecord, id_part: bytes, begin: float,
+                 done: asyncio.Future[str]) -> None:
+        ctx = conn.ctx
+        self._conn = conn
+        self._loop = asyncio.get_running_loop()
+        self._scheduler = ctx.scheduler
+        self._encoder = ctx.encoder
+        self._transport = conn.request.transport
+        self._plan = plan
+        self._offsets = plan.chunk_s
+        self._middle = len(plan.chunk_s) // 2
+        self._faults = faults
+        self._record = record
+        self._id_part = id_part
+        self._begin = begin
+        self._done = done
+        self._word = ctx.rng.randrange(len(WORDS))
+        self._index = 0
+        self._shift = 0.0  # a stall moves every later due time
+        self._stalled = False
+        self._previous = (0.0, 0.0, 0.0)  # ideal time, actual send time, plan offset
+
+    def step(self) -> None:
+        """Send whatever is due now; schedule the rest. Safe to call after the end."""
+        if self._done.done():  # cancelled with its connection, or already finished
+            return
+        try:
+            self._advance()
+        except ConnectionError as exc:
+            if not self._done.done():
+                self._done.set_exception(exc)
+
+    def _write(self, frame: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._conn.ws.closed:
+            raise ConnectionResetError("socket closed")
+        transport.write(frame)
+
+    def _advance(self) -> None:
+        offsets, record, encoder, faults = self._offsets, self._record, self._encoder, self._faults
+        now = self._loop.time()
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+            self._scheduler.at(now + BACKPRESSURE_POLL_S, self.step)
+            return
+        while self._index < len(offsets):
+            index = self._index
+            offset = offsets[index]
+            if index == self._middle and not self._stalled:
+                self._stalled = True
+                self._shift += faults.stall_ms / 1000.0
+            ideal = self._begin + self._shift + offset
+            due = ideal
+            previous_ideal, previous_sent, previous_offset = self._previous
+            if index and previous_sent - previous_ideal <= MAX_LAG_S:
+                due = max(ideal, previous_sent + offset - previous_offset)
+            if due > now:
+                self._scheduler.at(due, self.step)
+                return
+            if index == self._middle and faults.terminal is not None:
+                self._conn.end_stream_with(faults.terminal)
+                self._done.set_result(faults.terminal)
+                return
+            opcode = OP_TEXT
+            word = self._word + index
+            if index == self._middle and (faults.oversized_bytes or faults.malformed
+                                          or faults.binary):
+                if faults.oversized_bytes:
+                    payload = encoder.oversized_chunk(self._id_part, faults.oversized_bytes)
+                elif faults.malformed:
+                    payload = encoder.malformed_chunk(self._id_part, word)
+                else:
+                    payload = encoder.chunk(self._id_part, word)
+                if faults.binary:
+                    opcode = OP_BINARY
+            else:
+                payload = encoder.chunk(self._id_part, word)
+            if index == 0:
+                record.first_chunk_sent = perf_counter()
+            self._write(ws_frame(payload, opcode))
+            record.chunks += 1
+            if index == 0 and faults.chunk_before_start:
+                record.start_sent = perf_counter()
+                self._write(ws_frame(encoder.start(self._id_part)))
+            self._previous = (ideal, now, offset)
+            self._index += 1
+            now = self._loop.time()
+
+        due = max(self._begin + self._shift + self._plan.complete_s, self._previous[1])
+        if due > now:
+            self._scheduler.at(due, self.step)
+            return
+        complete = ws_frame(encoder.complete(self._id_part))
+        record.complete_sent = perf_counter()
+        self._write(complete)
+        if faults.duplicate_complete:
+            self._write(complete)
+        self._done.set_result("completed")
