@@ -10,7 +10,10 @@ catches up. Gaps are then never shorter than nominal except on a catch-up, and t
 bounded (about ``MAX_LAG_S`` + one wake-up), so the stream does not drift. The first chunk always
 goes at its ideal time: TTFC carries one wake-up's lateness only.
 
-Faults decided for the stream are applied at its middle chunk (``chunks // 2``).
+The start frame and the reply's bookkeeping run in a coroutine; the timed part (chunks and
+complete) runs as callbacks of the process's :class:`~loadtest.target.scheduler.Scheduler`,
+writing pre-built frames straight to the transport. Faults decided for the stream are applied at
+its middle chunk (``chunks // 2``).
 """
 
 from __future__ import annotations
