@@ -8,7 +8,7 @@ import json
 import pytest
 
 FIXED = ["--profile", "fixed", "--ttfc-ms", "5", "--chunk-gap-ms", "1", "--chunks", "3"]
-CONNECTIONS = 12  # all on one process by chance: 2 * 0.5**12, about 1 in 2000
+CONNECTIONS = 16  # all on one process by chance: 2 * 0.5**16, about 1 in 33,000
 
 
 @pytest.fixture(scope="module")
