@@ -68,6 +68,16 @@ def add_admin_routes(app: web.Application, key: web.AppKey[TargetContext]) -> No
         epoch = order_restart(request.app[key], float(refuse_s))
         return web.json_response({"restart_epoch": epoch, "refuse_s": refuse_s})
 
+    async def freeze(request: web.Request) -> web.Response:
+        body = await _body(request)
+        seconds = (body or {}).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return _bad('body must be {"seconds": seconds >= 0}')
+        ctx = request.app[key]
+        ctx.control.freeze(float(seconds))
+        sync_control(ctx)
+        return web.json_response({"frozen_s": seconds})
+
     async def stats(request: web.Request) -> web.Response:
         return web.json_response(request.app[key].control.stats())
 
@@ -75,4 +85,5 @@ def add_admin_routes(app: web.Application, key: web.AppKey[TargetContext]) -> No
     app.router.add_put("/admin/faults/{kind}", put_fault)
     app.router.add_delete("/admin/faults/{kind}", delete_fault)
     app.router.add_post("/admin/restart", restart)
+    app.router.add_post("/admin/freeze", freeze)
     app.router.add_get("/admin/stats", stats)

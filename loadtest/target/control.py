@@ -77,7 +77,7 @@ class ControlPlane:
         self._rows = memoryview(self._mm)[_COUNTERS_OFFSET:].cast("q")
         self._lock = multiprocessing.get_context("fork").Lock()
         self._write({"faults": {k: f.text for k, f in faults.items()},
-                     "refuse_until": 0.0, "restart_epoch": 0})
+                     "refuse_until": 0.0, "restart_epoch": 0, "frozen_until": 0.0})
 
     # -- state -------------------------------------------------------------------------------
 
@@ -128,6 +128,17 @@ class ControlPlane:
 
         return int(self.update(change)["restart_epoch"])
 
+    def freeze(self, seconds: float) -> float:
+        """Stall every reply of every process for ``seconds`` from now, as a GC pause or a
+        blocked event loop would: nothing is sent until then, then late frames catch up.
+
+        Returns:
+            The CLOCK_MONOTONIC time the freeze ends.
+        """
+        until = time.monotonic() + seconds
+        self.update(lambda state: state.__setitem__("frozen_until", until))
+        return until
+
     # -- counters ----------------------------------------------------------------------------
 
     def row(self, index: int) -> memoryview:
@@ -173,6 +184,7 @@ class LiveSettings:
         self._generation = -1
         self.faults: dict[str, Fault] = {}
         self.refuse_until = 0.0
+        self.frozen_until = 0.0
         self.restart_epoch = 0
         self.refresh()
 
@@ -183,6 +195,7 @@ class LiveSettings:
         self._generation, state = self._control.read()
         self.faults = {k: parse_fault_value(k, v) for k, v in state["faults"].items()}
         self.refuse_until = float(state["refuse_until"])
+        self.frozen_until = float(state.get("frozen_until", 0.0))
         self.restart_epoch = int(state["restart_epoch"])
         return True
 

@@ -202,5 +202,9 @@ class TargetProcess:
         """Drop every connection (1012) and refuse handshakes (503) for ``refuse_s``."""
         return self._admin("POST", "/admin/restart", {"refuse_s": refuse_s})
 
+    def freeze(self, seconds: float) -> dict[str, Any]:
+        """Stall every reply for ``seconds`` (``POST /admin/freeze``)."""
+        return self._admin("POST", "/admin/freeze", {"seconds": seconds})
+
     def stats(self) -> dict[str, Any]:
         return self._admin("GET", "/admin/stats")

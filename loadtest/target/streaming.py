@@ -138,7 +138,8 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
     for kind in record.faults:
         ctx.count_fault(kind)
 
-    delay = begin + plan.start_s - loop.time()
+    frozen_s = ctx.settings.frozen_until - loop.time()
+    delay = max(begin + plan.start_s - loop.time(), frozen_s)
     if faults.terminal == "error":
         if delay > 0:
             await asyncio.sleep(delay)
@@ -227,6 +228,11 @@ class _ChunkRun:
     def _advance(self) -> None:
         offsets, record, encoder, faults = self._offsets, self._record, self._encoder, self._faults
         now = self._loop.time()
+        settings = self._conn.ctx.settings
+        settings.refresh()
+        if settings.frozen_until > now:  # the whole server is frozen: nothing leaves
+            self._scheduler.at(settings.frozen_until, self.step)
+            return
         transport = self._transport
         if transport is not None and transport.get_write_buffer_size() > HIGH_WATER_BYTES:
             self._scheduler.at(now + BACKPRESSURE_POLL_S, self.step)
