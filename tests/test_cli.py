@@ -113,8 +113,10 @@ def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
 def test_distributed_and_single_process_runs_agree(
     fixed_target: TargetProcess, tmp_path: Path
 ) -> None:
-    common = ["-u", "8", "-r", "8", "-t", "6s", "--host", fixed_target.base_url,
-              "--", "--think-time", "0.05"]
+    # Random think times keep users out of lockstep: synchronised chunk bursts on one
+    # process's connections would measure the generator's queueing, not the merge.
+    common = ["-u", "6", "-r", "6", "-t", "6s", "--host", fixed_target.base_url,
+              "--", "--think-time", "0.05-0.25"]
     single, split = tmp_path / "single", tmp_path / "split"
     done = loadtest("run", "--out", str(single), *common, env=TARGET_ENV)
     assert done.returncode == 0, done.stderr
@@ -125,7 +127,7 @@ def test_distributed_and_single_process_runs_agree(
     for summary, run_dir in ((one, single), (two, split)):
         counts = summary["counts"]
         assert counts["streams_failed"] == 0
-        assert counts["connections_opened"] == 8
+        assert counts["connections_opened"] == 6
         rows = rows_of(run_dir)
         assert len(rows) == counts["streams_started"]
         completed = sum(row["outcome"] == "completed" for row in rows)
