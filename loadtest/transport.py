@@ -18,7 +18,7 @@ import contextlib
 import socket as stdlib_socket
 import ssl as stdlib_ssl
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Protocol
@@ -48,6 +48,23 @@ READ_BUFFER_BYTES = 262144
 _SHARED_READ_BUFFER = bytearray(READ_BUFFER_BYTES)
 _SHARED_READ_VIEW = memoryview(_SHARED_READ_BUFFER)
 USER_AGENT = f"loadtest/{__version__}"
+
+
+def _read_once(
+    recv_into: Callable[[bytearray], int], protocol: ClientProtocol
+) -> tuple[int, float]:
+    """One read: fill the shared buffer, stamp the moment, hand the bytes to the protocol.
+
+    Returns:
+        (bytes read, 0 at end of stream; the :func:`perf_counter` stamp of the read).
+    """
+    received = recv_into(_SHARED_READ_BUFFER)
+    at = perf_counter()
+    if received:
+        protocol.receive_data(_SHARED_READ_VIEW[:received])
+    else:
+        protocol.receive_eof()
+    return received, at
 
 
 class FrameHandler(Protocol):
@@ -213,14 +230,8 @@ class WebSocketConnection:
     def _read_handshake(
         sock: socket.socket, protocol: ClientProtocol
     ) -> tuple[list[Frame], float]:
-        buffer, view = _SHARED_READ_BUFFER, _SHARED_READ_VIEW
         while True:
-            received = sock.recv_into(buffer)
-            at = perf_counter()
-            if received:
-                protocol.receive_data(view[:received])
-            else:
-                protocol.receive_eof()
+            received, at = _read_once(sock.recv_into, protocol)
             events = protocol.events_received()
             for index, event in enumerate(events):
                 if isinstance(event, Response):
@@ -283,18 +294,13 @@ class WebSocketConnection:
     def _read_loop(self) -> None:
         sock = self._sock
         protocol = self._protocol
-        buffer, view = _SHARED_READ_BUFFER, _SHARED_READ_VIEW
         recv_into = sock.recv_into
         try:
             while True:
                 try:
-                    received = recv_into(buffer)
-                except OSError:
-                    received = 0
-                at = perf_counter()
-                if received:
-                    protocol.receive_data(view[:received])
-                else:
+                    received, at = _read_once(recv_into, protocol)
+                except OSError:  # reset, or the socket closed under us by abort()
+                    received, at = 0, perf_counter()
                     protocol.receive_eof()
                 events = protocol.events_received()
                 if events:

@@ -26,22 +26,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("p999", "p99.9"),
     ("max", "max"),
 )
-COUNT_KEYS: tuple[str, ...] = (
-    "streams_started",
-    "streams_completed",
-    "streams_failed",
-    "streams_cancelled",
-    "streams_retried",
-    "connections_opened",
-    "connection_failures",
-    "disconnects",
-    "reconnects",
-    "reconnect_giveups",
-    "protocol_violations",
-    "error_frames",
-    "pongs_missed",
-    "dropped_arrivals",
-)
 
 
 def _cell(value: Any, column: str) -> str:
@@ -73,7 +57,7 @@ def render_percentile_table(summary: Mapping[str, Any]) -> str:
     if len(rows) == 1:
         lines.append("(no latency recorded)")
     counts: Mapping[str, Any] = summary.get("counts", {})
-    shown = [f"{key} {counts[key]:,}" for key in COUNT_KEYS if counts.get(key)]
+    shown = [f"{key} {value:,}" for key, value in counts.items() if value]
     if shown:
         lines.append("")
         lines.append(" · ".join(shown))
