@@ -63,10 +63,13 @@ def add_admin_routes(app: web.Application, key: web.AppKey[TargetContext]) -> No
     async def restart(request: web.Request) -> web.Response:
         body = await _body(request)
         refuse_s = (body or {}).get("refuse_s", 0)
+        share = (body or {}).get("share", 1.0)
         if isinstance(refuse_s, bool) or not isinstance(refuse_s, int | float) or refuse_s < 0:
-            return _bad('body must be {"refuse_s": seconds >= 0}')
-        epoch = order_restart(request.app[key], float(refuse_s))
-        return web.json_response({"restart_epoch": epoch, "refuse_s": refuse_s})
+            return _bad('body must be {"refuse_s": seconds >= 0, "share": 0..1}')
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            return _bad('"share" must be a fraction 0..1 of connections to drop')
+        epoch = order_restart(request.app[key], float(refuse_s), float(share))
+        return web.json_response({"restart_epoch": epoch, "refuse_s": refuse_s, "share": share})
 
     async def freeze(request: web.Request) -> web.Response:
         body = await _body(request)

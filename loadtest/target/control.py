@@ -116,14 +116,20 @@ class ControlPlane:
     def clear_fault(self, kind: str) -> None:
         self.update(lambda state: state["faults"].pop(kind, None))
 
-    def restart(self, refuse_s: float) -> int:
+    def restart(self, refuse_s: float, share: float = 1.0) -> int:
         """Order every process to drop its connections; refuse handshakes for ``refuse_s``.
+
+        Args:
+            refuse_s: how long handshakes (and REST) are answered 503 afterwards.
+            share: the fraction of each process's connections dropped (1.0: all), for a
+                partial outage such as one of several backend instances restarting.
 
         Returns the new restart epoch.
         """
 
         def change(state: dict[str, Any]) -> None:
             state["restart_epoch"] += 1
+            state["restart_share"] = share
             state["refuse_until"] = time.monotonic() + refuse_s
 
         return int(self.update(change)["restart_epoch"])
@@ -186,6 +192,7 @@ class LiveSettings:
         self.refuse_until = 0.0
         self.frozen_until = 0.0
         self.restart_epoch = 0
+        self.restart_share = 1.0
         self.refresh()
 
     def refresh(self) -> bool:
@@ -197,6 +204,7 @@ class LiveSettings:
         self.refuse_until = float(state["refuse_until"])
         self.frozen_until = float(state.get("frozen_until", 0.0))
         self.restart_epoch = int(state["restart_epoch"])
+        self.restart_share = float(state.get("restart_share", 1.0))
         return True
 
     def refusing(self) -> bool:

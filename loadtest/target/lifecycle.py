@@ -13,10 +13,11 @@ CONTROL_POLL_S = 0.05
 SCHEDULE_POLL_S = 0.1
 
 
-def close_all(ctx: TargetContext, code: int, reason: str) -> None:
-    """Start closing every open connection of this process with ``code``."""
+def close_all(ctx: TargetContext, code: int, reason: str, share: float = 1.0) -> None:
+    """Start closing every open connection of this process (or a random ``share``)."""
     for conn in list(ctx.connections):
-        conn.close_soon(code, reason)
+        if share >= 1.0 or ctx.rng.random() < share:
+            conn.close_soon(code, reason)
 
 
 def sync_control(ctx: TargetContext) -> None:
@@ -28,7 +29,7 @@ def sync_control(ctx: TargetContext) -> None:
     ctx.settings.refresh()
     if ctx.settings.restart_epoch != ctx.restart_epoch_handled:
         ctx.restart_epoch_handled = ctx.settings.restart_epoch
-        close_all(ctx, CLOSE_SERVICE_RESTART, "service restart")
+        close_all(ctx, CLOSE_SERVICE_RESTART, "service restart", ctx.settings.restart_share)
 
 
 async def watch_control(ctx: TargetContext) -> None:
@@ -38,9 +39,10 @@ async def watch_control(ctx: TargetContext) -> None:
         sync_control(ctx)
 
 
-def order_restart(ctx: TargetContext, refuse_s: float) -> int:
-    """Restart every process: drop all connections with 1012, refuse for ``refuse_s``."""
-    epoch = ctx.control.restart(refuse_s)
+def order_restart(ctx: TargetContext, refuse_s: float, share: float = 1.0) -> int:
+    """Restart every process: drop connections (all, or ``share``) with 1012, refuse for
+    ``refuse_s``."""
+    epoch = ctx.control.restart(refuse_s, share)
     ctx.counters[Stat.restarts] += 1
     sync_control(ctx)
     return epoch

@@ -198,9 +198,10 @@ class TargetProcess:
     def faults(self) -> dict[str, str]:
         return self._admin("GET", "/admin/faults")["faults"]
 
-    def restart(self, refuse_s: float) -> dict[str, Any]:
-        """Drop every connection (1012) and refuse handshakes (503) for ``refuse_s``."""
-        return self._admin("POST", "/admin/restart", {"refuse_s": refuse_s})
+    def restart(self, refuse_s: float, share: float = 1.0) -> dict[str, Any]:
+        """Drop every connection (or ``share`` of them) with 1012 and refuse handshakes (503)
+        for ``refuse_s``."""
+        return self._admin("POST", "/admin/restart", {"refuse_s": refuse_s, "share": share})
 
     def freeze(self, seconds: float) -> dict[str, Any]:
         """Stall every reply for ``seconds`` (``POST /admin/freeze``)."""

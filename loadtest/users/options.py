@@ -90,5 +90,7 @@ LIFECYCLE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                     "help": "storm: seconds after start to drop every connection (0 = never)"}),
     ("--storm-refuse", {"type": float, "default": 2.0,
                         "help": "storm: seconds the target refuses handshakes afterwards"}),
+    ("--storm-share", {"type": float, "default": 1.0,
+                       "help": "storm: share of the connections dropped (1 = all)"}),
 )
 OPTIONS = OPTIONS + LIFECYCLE_OPTIONS
