@@ -8,9 +8,11 @@ these become cooperative); the server itself never runs in the caller's process.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import queue
+import signal
 import ssl
 import subprocess
 import sys
@@ -30,6 +32,15 @@ READY_PREFIX = "LOADTEST_TARGET_READY "
 STOP_TIMEOUT_S = 5.0
 _STDERR_TAIL_CHARS = 2000
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent dies (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class TargetProcess:
@@ -74,8 +85,12 @@ class TargetProcess:
         # lives as long as the child; closed in stop()
         self._stderr = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
         command = [sys.executable, "-m", "loadtest.target", "--port", "0", *self.args]
+        # Its own session: a Ctrl-C at the terminal is for the load test (which then stops
+        # this target itself, after the last stream), not for the target mid-run. It dies
+        # with its parent all the same, so a killed parent leaves no server behind.
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=self._stderr, env=env, text=True)
+                                      stderr=self._stderr, env=env, text=True,
+                                      start_new_session=True, preexec_fn=_die_with_parent)
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump_stdout, args=(self._proc, lines), daemon=True,
                          name="loadtest-target-stdout").start()
