@@ -145,6 +145,13 @@ def run_command(
     summary = read_summary(run_dir)
     click.echo(render_percentile_table(summary))
     click.echo(f"\nrun directory: {run_dir}")
+    counts = summary["counts"]
+    if not counts.get("streams_completed"):
+        click.echo(
+            "loadtest: warning: no stream completed; is the target up and are the credentials "
+            "right? (see connection_failures, rest_failures and locust.log)",
+            err=True,
+        )
 
 
 def _attach_serve() -> None:

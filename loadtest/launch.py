@@ -29,6 +29,7 @@ SCENARIO_DIRS = (Path("scenarios"), PACKAGE_ROOT.parent / "scenarios")
 DEFAULT_SCENARIO = "chat"
 ARRIVAL_SCENARIO = "arrival"
 ECHO_PREFIXES = ("[loadtest]", "loadtest: error")
+OTHER_TOKEN_SOURCES = ("LOADTEST_TOKEN", "LOADTEST_TOKENS_FILE", "LOADTEST_LOGIN_FILE")
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,15 @@ def embedded_target(
     from loadtest.target.process import TargetProcess
 
     env = dict(env)
-    env.setdefault("LOADTEST_JWT_SECRET", secrets.token_urlsafe(32))
-    env.setdefault("LOADTEST_API_KEY", secrets.token_urlsafe(16))
-    target_env = {k: env[k] for k in ("LOADTEST_JWT_SECRET", "LOADTEST_API_KEY")}
+    target_env = {
+        "LOADTEST_JWT_SECRET": env.get("LOADTEST_JWT_SECRET") or secrets.token_urlsafe(32),
+        "LOADTEST_API_KEY": env.get("LOADTEST_API_KEY") or secrets.token_urlsafe(16),
+    }
+    env["LOADTEST_API_KEY"] = target_env["LOADTEST_API_KEY"]
+    if not any(env.get(name) for name in OTHER_TOKEN_SOURCES):
+        # Users mint their tokens with the target's secret, unless told to get them otherwise
+        # (a login file works against the target; a static token or file must match it).
+        env["LOADTEST_JWT_SECRET"] = target_env["LOADTEST_JWT_SECRET"]
     try:
         args = shlex.split(request.target_args)
     except ValueError as exc:

@@ -158,3 +158,19 @@ def test_wss_insecure_skips_verification(tls_target: tuple[TargetProcess, Path])
     connection = WebSocketConnection.open(ws_url(target, scheme="wss"), Frames(), options)
     assert connection.is_open
     connection.close()
+
+
+def test_permessage_deflate_is_offered_only_when_asked(target: TargetProcess) -> None:
+    # The reference target writes pre-encoded frames, so it declines deflate: the offer must
+    # then fall back to plain frames without a hitch.
+    for compression in (False, True):
+        frames = Frames()
+        options = ConnectOptions(headers=AUTH.headers, compression=compression, open_timeout_s=5)
+        connection = WebSocketConnection.open(ws_url(target), frames, options)
+        try:
+            assert bool(connection._protocol.available_extensions) is compression
+            assert connection._protocol.extensions == []
+            connection.send_text(encode_message(MessageType.USER_MESSAGE, "m1", "Hi"))
+            assert frames.complete.wait(5)
+        finally:
+            connection.close()

@@ -56,7 +56,7 @@ class UserContext:
         try:
             think = parse_think_time(str(options.think_time))
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(f"--think-time: {exc}") from None
         api_key = os.environ.get(ENV_API_KEY) or None
         endpoints = Endpoints.from_base_url(host)
         policy = ReconnectPolicy(

@@ -61,9 +61,12 @@ def parse_think_time(text: str) -> tuple[float, float]:
         ValueError: not one or two non-negative numbers.
     """
     low, _, high = text.partition("-")
-    bounds = (float(low), float(high or low))
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        bounds = (-1.0, -1.0)
     if bounds[0] < 0 or bounds[1] < bounds[0]:
-        raise ValueError(f"think time must be 'N' or 'MIN-MAX' seconds, not {text!r}")
+        raise ValueError(f"expected seconds as 'N' or 'MIN-MAX' (e.g. 1-3), not {text!r}")
     return bounds
 
 ARRIVAL_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
