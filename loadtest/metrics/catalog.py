@@ -25,7 +25,7 @@ METRICS: tuple[str, ...] = (
 is the open model's time to first chunk measured from the *intended* start, so queueing in front
 of the send (coordinated omission) is not hidden."""
 
-GENERATOR_METRICS: tuple[str, ...] = ("loop_lag_ms",)
+GENERATOR_METRICS: tuple[str, ...] = ("loop_lag_ms", "gc_pause_ms")
 """Latency histograms about the load generator itself, kept out of summary.json ``metrics``."""
 
 COUNTS: tuple[str, ...] = (

@@ -27,6 +27,7 @@ gevent is imported only when sampling starts, so analysis code can import
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -48,6 +49,9 @@ DEFAULT_TICK_S = 0.1
 """How often the sampler wakes, seconds."""
 
 LOOP_LAG_METRIC = "loop_lag_ms"
+GC_PAUSE_METRIC = "gc_pause_ms"
+#: A garbage-collector pause this long stalls every greenlet: latencies in its window carry it.
+GC_PAUSE_SATURATION_MS = 20.0
 CPU_SHARE_GAUGE = "cpu_share"
 RSS_GAUGE = "rss_mb"
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -96,6 +100,7 @@ class GeneratorHealth:
         self._clock = clock
         self._cpu_clock = cpu_clock
         self._greenlet: Greenlet | None = None
+        self._gc_started: float | None = None
         self._window_start: float | None = None
         self._previous = (clock(), cpu_clock())  # (wall, cpu) at the last tick
         self._mark = self._previous  # (wall, cpu) the current window's share is measured from
@@ -119,15 +124,28 @@ class GeneratorHealth:
         self._previous = self._mark = (self._clock(), self._cpu_clock())
         self._window_start = None
         self._greenlet = gevent.spawn(self._run)
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
         return self._greenlet
 
     def stop(self) -> None:
         """Stop sampling, and gauge the CPU share of the span since the last tick so the
         final partial window has one too."""
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
             self._greenlet = None
             self._gauge_cpu(self._clock(), self._cpu_clock())
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """Time every garbage collection exactly: a sampled loop lag can miss a 60 ms pause
+        that falls between two ticks, and such a pause is in every latency it overlaps."""
+        if phase == "start":
+            self._gc_started = self._clock()
+        elif self._gc_started is not None:
+            self._sink.record(GC_PAUSE_METRIC, (self._clock() - self._gc_started) * 1000.0)
+            self._gc_started = None
 
     def _run(self) -> None:
         import gevent
@@ -192,6 +210,11 @@ def saturation_reasons(window: MetricWindow) -> list[str]:
     cpu = window.gauges.get(CPU_SHARE_GAUGE)
     if cpu is not None and cpu.last >= CPU_SATURATION_SHARE:
         reasons.append(f"cpu_share {cpu.last:.2f} >= {CPU_SATURATION_SHARE:.2f}")
+    pauses = window.histograms.get(GC_PAUSE_METRIC)
+    if pauses is not None and pauses.count:
+        longest = pauses.summary_ms()["max"]
+        if longest >= GC_PAUSE_SATURATION_MS:
+            reasons.append(f"gc pause {longest:.1f} ms >= {GC_PAUSE_SATURATION_MS:.0f}")
     lag = window.histograms.get(LOOP_LAG_METRIC)
     if lag is not None and lag.count:
         p99 = lag.summary_ms()["p99"]
@@ -224,14 +247,17 @@ def generator_summary(aggregate: RunAggregate) -> dict[str, Any]:
     rss = [g[RSS_GAUGE].max for g in gauges if RSS_GAUGE in g]
     flagged = saturated_windows(aggregate)
     lag = aggregate.totals.histograms.get(LOOP_LAG_METRIC, LatencyHistogram())
+    pauses = aggregate.totals.histograms.get(GC_PAUSE_METRIC, LatencyHistogram())
     return {
         "saturated": bool(flagged),
         "saturated_windows": flagged,
         "cpu_share_max": round(max(shares), 3) if shares else None,
         "rss_max_mb": round(max(rss), 1) if rss else None,
         "loop_lag_ms": lag.summary_ms(),
+        "gc_pause_ms": pauses.summary_ms(),
         "thresholds": {
             "cpu_share": CPU_SATURATION_SHARE,
             "loop_lag_p99_ms": LOOP_LAG_SATURATION_P99_MS,
+            "gc_pause_ms": GC_PAUSE_SATURATION_MS,
         },
     }

@@ -1,3 +1,4 @@
+
 """Generator health: a generator that burns its CPU is flagged, an idle one is not."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
+import pytest
 
 from loadtest.metrics.generator_health import (
     CPU_SATURATION_SHARE,
@@ -165,3 +167,31 @@ def test_a_run_without_health_samples_is_not_saturated() -> None:
     assert summary["saturated"] is False
     assert summary["cpu_share_max"] is None
     assert summary["loop_lag_ms"]["count"] == 0
+
+
+def test_garbage_collector_pauses_are_timed_while_sampling() -> None:
+    import gc
+
+    from loadtest.metrics.generator_health import GeneratorHealth
+    from loadtest.metrics.window import IntervalRecorder
+
+    recorder = IntervalRecorder(window_s=60.0)
+    health = GeneratorHealth(recorder)
+    health.start()
+    try:
+        gc.collect()
+    finally:
+        health.stop()
+    gc.collect()  # after stop: not recorded
+    [window] = recorder.flush()
+    assert window.histograms["gc_pause_ms"].count == 1
+
+
+@pytest.mark.parametrize(("pause_ms", "flagged"), [(25.0, True), (5.0, False)])
+def test_a_long_gc_pause_flags_its_window(pause_ms: float, flagged: bool) -> None:
+    from loadtest.metrics.generator_health import saturation_reasons
+    from loadtest.metrics.window import MetricWindow
+
+    window = MetricWindow(0.0, 1.0)
+    window.record("gc_pause_ms", pause_ms)
+    assert any("gc pause" in reason for reason in saturation_reasons(window)) is flagged
