@@ -80,7 +80,7 @@ def locust_command(request: RunRequest, scenario: Path, host: str, out: Path) ->
         "-t", request.duration,
         "--loadtest-out", str(out),
         "--loadtest-scenario", scenario.stem,
-        "--stop-timeout", "2",
+        "--stop-timeout", "0",  # in flight at -t: cancelled, not timed through tear-down
     ]  # fmt: skip
     if request.arrival_rate is not None:
         command += ["--arrival-rate", str(request.arrival_rate)]

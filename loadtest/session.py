@@ -293,11 +293,15 @@ class ConsultationSession:
     # ------------------------------------------------------------------ frames (reader greenlet)
 
     def on_text(self, payload: bytes, at: float) -> None:
+        if self._closing:
+            return  # the user has left: the rest of a cancelled reply is not a violation
         events = self._tracker.receive(parse_server_frame(payload), at)
         if events:
             self._handle(events, at)
 
     def on_binary(self, payload: bytes, at: float) -> None:
+        if self._closing:
+            return
         self._handle((Violation(ViolationKind.BINARY_FRAME, f"{len(payload)} bytes"),), at)
 
     def on_close(self, code: int, reason: str, at: float) -> None:

@@ -126,3 +126,18 @@ def test_closing_mid_stream_cancels_rather_than_fails(fixed_target: TargetProces
     session.close()
     waiting.join(2)
     assert [s.outcome for s in observed.streams] == [Outcome.CANCELLED]
+
+
+def test_the_rest_of_a_cancelled_reply_is_not_a_violation(fixed_target: TargetProcess) -> None:
+    observed = Observed()
+    session = ConsultationSession(config(fixed_target), observed, TOKENS)
+    session.start()
+    waiting = gevent.spawn(session.send_user_message, "A long answer please")
+    gevent.sleep(0.08)  # mid-reply: the first chunk has arrived, more are coming
+    session.close()
+    waiting.join(2)
+    # A chunk of the abandoned reply, arriving while the close handshake completes:
+    late = b'{"type":"ai_message_chunk","message_id":"r1","content":"late "}'
+    session.on_text(late, 0.0)
+    assert [s.outcome for s in observed.streams] == [Outcome.CANCELLED]
+    assert not observed.violations

@@ -46,6 +46,7 @@ COLUMN_TYPES: dict[str, str] = {
     "error_kind": "str",  # for failed streams, as in breakdowns.streams_failed.by_error_kind
     "close_code": "int",  # the WebSocket close code that ended the stream, if one did
     "retried": "bool",  # this stream is a retry of a failed one
+    "message_id": "str",  # our user_message id: joins a row to the target's ground truth
 }
 """Column → kind, in file order. Kinds: ``str``; ``int``; ``ms`` (float, written with 3
 decimals = 1 µs); ``utc`` (ISO 8601 UTC with microseconds, ``…Z``; given as epoch seconds or an

@@ -197,6 +197,7 @@ class SessionRecorder:
             "error_kind": stream.error_kind,
             "close_code": stream.close_code,
             "retried": self.retried,
+            "message_id": stream.user_message_id,
         }
 
     def violation(self, kind: ViolationKind) -> None:
