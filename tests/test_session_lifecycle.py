@@ -168,3 +168,34 @@ def test_restart_brings_every_client_back_and_records_reconnect_time(
     assert set(observed.disconnects) == {1012}
     for session in sessions:
         session.close()
+
+
+def test_users_log_in_through_the_target_and_chat(target: TargetProcess) -> None:
+    from loadtest.auth import LoginTokens
+
+    observed = Observed()
+    logins = LoginTokens(target.base_url, [("ana@example.com", "pw1"), ("bo@example.com", "pw2")])
+    sessions = [
+        ConsultationSession(config(target), observed, logins, user_index=i) for i in range(2)
+    ]
+    for session in sessions:
+        session.start()
+        assert session.send_user_message("hello").outcome is Outcome.COMPLETED
+        session.close()
+    assert observed.counts["rest ok"] == 2
+
+
+def test_an_expired_token_is_refreshed_before_reconnecting(target: TargetProcess) -> None:
+    observed = Observed()
+    short = MintedTokens(SECRET, ttl_s=3)  # inside the 5 s safety margin: stale at once
+    settings = config(target, consultation_id="c-expiry", reconnect=QUICK)
+    session = ConsultationSession(settings, observed, short, sleep=RecordingSleep(scale=1.0))
+    session.start()
+    assert observed.counts["token_refreshed"] == 0, "a fresh token is used as it is"
+    target.set_fault("drop", "1")
+    session.send_user_message("Plan my week")
+    target.clear_fault("drop")
+    wait_for(lambda: len(observed.connects) == 2)
+    assert observed.counts["token_refreshed"] == 1, "refreshed before reconnecting, not on a 401"
+    assert not observed.failures
+    session.close()
