@@ -17,6 +17,7 @@ METRIC_ROWS: tuple[tuple[str, str], ...] = (
     ("reconnect_ms", "drop → handshake accepted"),
     ("schedule_lag_ms", "intended start → sent"),
 )
+DEFINITIONS = "docs/metrics.md (from → to, what is pooled, what is excluded)"
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("count", "count"),
     ("p50", "p50"),
@@ -75,4 +76,6 @@ def render_percentile_table(summary: Mapping[str, Any]) -> str:
             f"storm at {storm['at_utc']}: {storm['open_before']} open before, {back}; "
             f"handshakes {handshakes['succeeded']} ok / {handshakes['failed']} failed"
         )
+    lines.append("")
+    lines.append(f"metric definitions: {DEFINITIONS}")
     return "\n".join(lines)
