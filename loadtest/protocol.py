@@ -51,6 +51,10 @@ TYPES_NEEDING_ID: Final = frozenset(
     }
 )
 ID_KEYS: Final = ("message_id", "messageId")
+#: The frames that make up a reply (the stream state machine's subject).
+REPLY_TYPES: Final = frozenset(
+    {MessageType.AI_MESSAGE_START, MessageType.AI_MESSAGE_CHUNK, MessageType.AI_MESSAGE_COMPLETE}
+)
 
 
 class ViolationKind(StrEnum):
@@ -265,11 +269,16 @@ class StreamTracker:
     Frames whose id belongs to another reply are cross-talk, not part of this stream.
     """
 
-    __slots__ = ("_last_finished_reply_id", "current")
+    __slots__ = ("_abandoned_ids", "_last_finished_reply_id", "_unclaimed_abandoned", "current")
 
     def __init__(self) -> None:
         self.current: Stream | None = None
         self._last_finished_reply_id: str | None = None
+        #: Replies we gave up waiting for (timeouts) that the server may still send: their
+        #: frames are skipped, never stitched onto the next stream.
+        self._abandoned_ids: set[str] = set()
+        #: Abandoned replies whose id we never saw: the next new reply id belongs to one.
+        self._unclaimed_abandoned = 0
 
     def begin(self, user_message_id: str, sent_at: float) -> Stream:
         """Record that a ``user_message`` was sent; its reply is the next one to start.
@@ -293,6 +302,12 @@ class StreamTracker:
         if isinstance(frame, Violation):
             return (frame,)
         kind = frame.type
+        if (
+            kind in REPLY_TYPES
+            and (self._abandoned_ids or self._unclaimed_abandoned)
+            and self._is_abandoned(frame)
+        ):
+            return NOTHING
         stream = self.current
         if kind is MessageType.AI_MESSAGE_CHUNK:
             return self._chunk(frame, stream, at)
@@ -356,6 +371,44 @@ class StreamTracker:
                 Violation(ViolationKind.CROSS_TALK, f"{frame.message_id} during {stream.reply_id}"),
             )
         return (StreamFinished(self._finish(Outcome.COMPLETED, at)),)
+
+    def _is_abandoned(self, frame: ServerMessage) -> bool:
+        """Whether a reply frame belongs to a reply we abandoned (and swallow it if so).
+
+        One reply at a time: an abandoned reply whose start we never saw is the *next* reply
+        id to appear, before that of any message sent after it.
+        """
+        message_id = frame.message_id
+        if message_id is None:
+            return False
+        if message_id in self._abandoned_ids:
+            if frame.type is MessageType.AI_MESSAGE_COMPLETE:
+                self._abandoned_ids.discard(message_id)
+            return True
+        current = self.current
+        is_new = current is None or current.reply_id is None
+        if self._unclaimed_abandoned and is_new and message_id != self._last_finished_reply_id:
+            self._unclaimed_abandoned -= 1
+            if frame.type is not MessageType.AI_MESSAGE_COMPLETE:
+                self._abandoned_ids.add(message_id)
+            return True
+        return False
+
+    def abandon(self, error_kind: str, at: float) -> Stream:
+        """Fail the open stream (a timeout) knowing the server may still send its reply.
+
+        The rest of that reply is then skipped, so it can neither count as a violation nor
+        finish the next stream early.
+
+        Raises:
+            RuntimeError: no stream is open.
+        """
+        stream = self.fail(error_kind, at)
+        if stream.reply_id is not None:
+            self._abandoned_ids.add(stream.reply_id)
+        else:
+            self._unclaimed_abandoned += 1
+        return stream
 
     def _finish(self, outcome: Outcome, at: float) -> Stream:
         stream = self.current

@@ -62,6 +62,8 @@ class SessionObserver(Protocol):
 
     def connection_closed(self, lifetime_s: float, initiator: str, close_code: int) -> None: ...
 
+    def stream_started(self) -> None: ...
+
     def stream_finished(self, stream: Stream) -> None: ...
 
     def violation(self, kind: ViolationKind) -> None: ...
@@ -262,14 +264,17 @@ class ConsultationSession:
         )
         self._stream_done.clear()
         stream = self._tracker.begin(message_id, perf_counter())
+        self.observer.stream_started()
         try:
             stream.sent_at = connection.send_text(payload)
         except TransportError as exc:
-            failed = self._tracker.fail("send_failed", perf_counter(), detail=str(exc))
-            self._report(failed)
-            return failed
+            # The connection may have closed meanwhile and failed the stream already.
+            if not stream.finished:
+                self._tracker.fail("send_failed", perf_counter(), detail=str(exc))
+            self._report(stream)
+            return stream
         if not self._stream_done.wait(self.config.stream_timeout_s) and not stream.finished:
-            self._tracker.fail("timeout", perf_counter())
+            self._tracker.abandon("timeout", perf_counter())
         self._report(stream)
         return stream
 

@@ -244,3 +244,49 @@ class TestStreamTracker:
             1011,
         )
         assert stream.stream_ms is None
+
+
+class TestAbandonedReplies:
+    """After a timeout the server may still send the reply: it must not leak into the next."""
+
+    def test_a_late_reply_whose_start_was_seen_is_skipped(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        feed(tracker, [(frame("ai_message_start", "old"), 0.01)])
+        tracker.abandon("timeout", 0.1)
+        tracker.begin("u2", 0.2)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_chunk", "old", content="late "), 0.21),
+                (frame("ai_message_complete", "old"), 0.22),
+                (frame("ai_message_start", "new"), 0.25),
+                (frame("ai_message_chunk", "new", content="fresh"), 0.30),
+                (frame("ai_message_complete", "new"), 0.31),
+            ],
+        )
+        assert kinds(events) == []
+        stream = next(e for e in events if isinstance(e, StreamFinished)).stream
+        assert stream.user_message_id == "u2" and stream.reply_id == "new"
+        assert stream.ttfc_ms == pytest.approx(100.0) and stream.chunks == 1
+
+    def test_a_late_reply_that_had_not_started_is_skipped_whole(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        timed_out = tracker.abandon("timeout", 0.1)
+        assert (timed_out.outcome, timed_out.error_kind) == (Outcome.FAILED, "timeout")
+        tracker.begin("u2", 0.2)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start", "old"), 0.21),
+                (frame("ai_message_chunk", "old", content="late"), 0.22),
+                (frame("ai_message_complete", "old"), 0.23),
+                (frame("ai_message_start", "new"), 0.30),
+                (frame("ai_message_chunk", "new", content="x"), 0.35),
+                (frame("ai_message_complete", "new"), 0.36),
+            ],
+        )
+        assert kinds(events) == []
+        stream = next(e for e in events if isinstance(e, StreamFinished)).stream
+        assert stream.reply_id == "new" and stream.ttfc_ms == pytest.approx(150.0)

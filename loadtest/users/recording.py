@@ -133,10 +133,12 @@ class SessionRecorder:
             "close", initiator=initiator, code=close_code, lifetime_ms=_ms(lifetime_s * 1000.0)
         )
 
+    def stream_started(self) -> None:
+        self._sink.count("streams_started")
+
     def stream_finished(self, stream: Stream) -> None:
         sink = self._sink
         self.stream_seq += 1
-        sink.count("streams_started")
         outcome = stream.outcome
         ttfc = stream.ttfc_ms
         lag_ms = None
