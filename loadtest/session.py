@@ -233,8 +233,9 @@ class ConsultationSession:
         self._closing = True
         self._close_initiator = "client_abrupt"
         self._ended = self._ended or "dropped"
-        if self._heartbeat is not None:
-            self._heartbeat.kill(block=False)
+        for greenlet in (self._reconnector, self._heartbeat):
+            if greenlet is not None and greenlet is not gevent.getcurrent():
+                greenlet.kill(block=False)
         stream = self._tracker.cancel(perf_counter())
         if stream is not None:
             self._report(stream)
@@ -418,6 +419,9 @@ class ConsultationSession:
         assert self.consultation_id is not None
         url = self.config.endpoints.ws_url(self.consultation_id, token.value if token else None)
         connection = WebSocketConnection.open(url, self, options)
+        if self._closing:  # the user left while this handshake was in flight
+            connection.discard()
+            return
         self._connection = connection
         reconnect_ms = None
         if self._lost_at is not None:

@@ -164,6 +164,7 @@ class WebSocketConnection:
         self.close_reason = ""
         self.closed = gevent.event.Event()
         self._reader: gevent.Greenlet | None = None
+        self._silent = False
 
     @property
     def connect_ms(self) -> float:
@@ -210,14 +211,14 @@ class WebSocketConnection:
                 for data in protocol.data_to_send():
                     sock.sendall(data)
                 early_frames, at = cls._read_handshake(sock, protocol)
-        except HandshakeError:
-            if sock is not None:
-                sock.close()
-            raise
         except (OSError, gevent.Timeout, EOFError) as exc:
             if sock is not None:
                 sock.close()
             raise HandshakeError(_classify_os_error(exc), type(exc).__name__) from None
+        except BaseException:  # HandshakeError, or a kill (GreenletExit) mid-handshake
+            if sock is not None:
+                sock.close()
+            raise
 
         connection = cls(
             sock, protocol, handler, connect_started_at=started, handshake_done_at=at
@@ -279,6 +280,11 @@ class WebSocketConnection:
                     pass
         if not self.closed.wait(timeout_s):
             self.abort()
+
+    def discard(self) -> None:
+        """Reset the connection without telling the handler (nobody owns it any more)."""
+        self._silent = True
+        self.abort()
 
     def abort(self) -> None:
         """Drop the connection at once with a TCP reset, as a crashing client would."""
@@ -361,4 +367,5 @@ class WebSocketConnection:
             self._sock.close()
         finally:
             self.closed.set()
-            self._handler.on_close(self.close_code, self.close_reason, at)
+            if not self._silent:
+                self._handler.on_close(self.close_code, self.close_reason, at)
