@@ -17,7 +17,7 @@ from loadtest import __version__
 from loadtest.errors import LoadtestError, UsageError
 
 EXIT_OK, EXIT_TOOL_FAILED, EXIT_USAGE = 0, 1, 2
-TIMESPAN = re.compile(r"^(\d+h)?(\d+m)?(\d+s)?$|^\d+$")
+TIMESPAN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 
 
 class LoadtestGroup(click.Group):
@@ -29,6 +29,11 @@ class LoadtestGroup(click.Group):
         except LoadtestError as exc:
             click.echo(f"loadtest: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:  # bad options: one line too, not click's three
+            command = exc.ctx.command_path if exc.ctx else "loadtest"
+            hint = f" (see: {command} --help)"
+            click.echo(f"loadtest: error: {exc.format_message()}{hint}", err=True)
+            ctx.exit(EXIT_USAGE)
 
 
 @click.group(cls=LoadtestGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,9 +42,22 @@ def main() -> None:
     """Load and soak testing for streaming WebSocket chat APIs."""
 
 
+def timespan_seconds(text: str) -> int:
+    """Locust's duration syntax (``90``, ``90s``, ``10m``, ``1h30m``) in seconds; 0 if invalid.
+
+    Zero is refused by the caller: Locust takes a zero run time as "no limit", and a load test
+    that never stops is not what anyone typing ``0m`` meant.
+    """
+    match = TIMESPAN.match(text or "")
+    if not match:
+        return 0
+    hours, minutes, seconds = (int(match.group(name) or 0) for name in ("h", "m", "s"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
 def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not value or not TIMESPAN.match(value) or value in {"0", "0s"}:
-        raise click.BadParameter(f"{value!r} is not a duration like 90s, 10m, 1h30m")
+    if timespan_seconds(value) <= 0:
+        raise click.BadParameter(f"{value!r} is not a positive duration like 90s, 10m, 1h30m")
     return value
 
 
@@ -103,12 +121,16 @@ def run_command(
         locust_args, scenario = (scenario, *locust_args), None  # `run -- --flag …`
     if host:
         Endpoints.from_base_url(host)  # a bad URL is a usage error before anything starts
-    sources = [name for name, value in (("--token", token), ("--tokens-file", tokens_file),
-                                        ("--jwt-secret", jwt_secret),
-                                        ("--login-file", login_file)) if value]
-    if len(sources) > 1:
-        raise UsageError(f"choose one of --token, --tokens-file, --jwt-secret, --login-file "
-                         f"(got {', '.join(sources)})")
+    token, tokens_file, jwt_secret, login_file = _one_token_source(
+        click.get_current_context(), token, tokens_file, jwt_secret, login_file
+    )
+    if target_args and not host and SECRET_TARGET_ARGS.search(target_args):
+        raise UsageError(
+            "give the embedded target's secrets with --jwt-secret / --api-key (or their "
+            "environment variables), not in --target-args: the users need them too"
+        )
+    if arrival_rate is not None and _given(click.get_current_context(), "users"):
+        raise UsageError("--arrival-rate sets the load itself: leave out -u/--users")
     secrets = {
         env: value
         for env, value in (
@@ -146,12 +168,46 @@ def run_command(
     click.echo(render_percentile_table(summary))
     click.echo(f"\nrun directory: {run_dir}")
     counts = summary["counts"]
-    if not counts.get("streams_completed"):
+    idle_run = counts.get("connections_opened") and not counts.get("streams_started")
+    if not counts.get("streams_completed") and not idle_run:
         click.echo(
             "loadtest: warning: no stream completed; is the target up and are the credentials "
             "right? (see connection_failures, rest_failures and locust.log)",
             err=True,
         )
+
+
+SECRET_TARGET_ARGS = re.compile(r"--(jwt-secret|api-key)\b")
+TOKEN_SOURCES = (("token", "--token"), ("tokens_file", "--tokens-file"),
+                 ("jwt_secret", "--jwt-secret"), ("login_file", "--login-file"))
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether an option was typed on the command line (not a default, not the environment)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def _one_token_source(
+    ctx: click.Context, *values: str | None
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """At most one source of JWTs. One typed on the command line overrides any coming from the
+    environment (a stale ``LOADTEST_JWT_SECRET`` must not block ``--tokens-file``).
+
+    Raises:
+        UsageError: two typed, or none typed and two in the environment.
+    """
+    chosen = {name: value for (name, _), value in zip(TOKEN_SOURCES, values, strict=True)
+              if value}
+    typed = [name for name in chosen if _given(ctx, name)]
+    if typed:
+        chosen = {name: chosen[name] for name in typed}
+    if len(chosen) > 1:
+        flags = dict(TOKEN_SOURCES)
+        where = "" if typed else " (from the environment: LOADTEST_TOKEN, LOADTEST_TOKENS_FILE, " \
+            "LOADTEST_JWT_SECRET, LOADTEST_LOGIN_FILE)"
+        raise UsageError("choose one of --token, --tokens-file, --jwt-secret, --login-file; got "
+                         + ", ".join(flags[name] for name in chosen) + where)
+    return tuple(chosen.get(name) for name, _ in TOKEN_SOURCES)  # type: ignore[return-value]
 
 
 def _attach_serve() -> None:

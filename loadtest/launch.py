@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -29,7 +30,10 @@ SCENARIO_DIRS = (Path("scenarios"), PACKAGE_ROOT.parent / "scenarios")
 DEFAULT_SCENARIO = "chat"
 ARRIVAL_SCENARIO = "arrival"
 ECHO_PREFIXES = ("[loadtest]", "loadtest: error")
+#: Locust's own argument errors (argparse names it after ``python -m``: ``__main__.py``).
+LOCUST_USAGE_ERROR = re.compile(r"^(?:__main__\.py|locust): error: ")
 OTHER_TOKEN_SOURCES = ("LOADTEST_TOKEN", "LOADTEST_TOKENS_FILE", "LOADTEST_LOGIN_FILE")
+TOKEN_SOURCE_ENV = ("LOADTEST_JWT_SECRET", *OTHER_TOKEN_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,11 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
     scenario = resolve_scenario(request.scenario or default)
     out = request.out or default_run_dir(scenario.stem)
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **request.secrets}
+    env = dict(os.environ)
+    if any(name in request.secrets for name in TOKEN_SOURCE_ENV):
+        for name in TOKEN_SOURCE_ENV:  # the chosen source replaces any in the environment
+            env.pop(name, None)
+    env.update(request.secrets)
     env["PYTHONUNBUFFERED"] = "1"
     with embedded_target(request, env) as (host, child_env):
         meta = {"target_embedded": request.host is None, "target_args": request.target_args}
@@ -179,6 +187,9 @@ def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo
                 log.write(line)
                 if line.startswith(ECHO_PREFIXES):
                     echo.write(line)
+                    echo.flush()
+                elif LOCUST_USAGE_ERROR.match(line):
+                    echo.write("loadtest: error: " + LOCUST_USAGE_ERROR.sub("", line))
                     echo.flush()
         return process.wait()
     finally:

@@ -101,13 +101,20 @@ class TestRunAgainstTheEmbeddedTarget:
         ["--host", "ftp://127.0.0.1:1"],
         ["no-such-scenario"],
         ["--token", "a", "--jwt-secret", "b"],
+        ["-t", "0m"],
+        ["--arrival-rate", "5", "-u", "30"],
+        ["--target-args", "--jwt-secret abc"],
+        ["--target-args", "--fault bogus=1"],
+        ["chat", "--arrival-rate", "5", "-t", "2s"],
+        ["-t", "2s", "--", "--unknown-flag"],
+        ["-t", "2s", "--", "--stream-timeout", "-1"],
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(args: list[str]) -> None:
     done = loadtest("run", *args)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip(), "says what is wrong"
+    assert "error: " in done.stderr, "says what is wrong"
 
 
 def test_distributed_and_single_process_runs_agree(
@@ -152,3 +159,23 @@ def test_a_healthy_short_run_is_not_flagged(tmp_path: Path) -> None:
     done = loadtest("run", "-u", "2", "-t", "3s", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert summary_of(out)["generator"]["saturated"] is False
+
+
+def test_a_token_source_typed_on_the_command_line_beats_a_stale_environment(
+    tmp_path: Path,
+) -> None:
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("not-a-valid-token\n")
+    done = loadtest("run", "-u", "1", "-t", "2s", "--out", str(tmp_path / "run"),
+                    "--tokens-file", str(tokens), env={"LOADTEST_JWT_SECRET": "stale"})
+    assert done.returncode == 0, done.stderr
+    assert "choose one of" not in done.stderr
+
+
+def test_run_json_redacts_secrets_but_not_lookalikes() -> None:
+    from loadtest.users.collector import redact
+
+    clean = redact({"id_key": "messageId", "api_key": "k", "jwt_secret": "s",
+                    "tokens_file": "/t", "host": "wss://ann:pw@example.test/"})
+    assert clean == {"id_key": "messageId", "api_key": "<redacted>", "jwt_secret": "<redacted>",
+                     "tokens_file": "/t", "host": "wss://ann:***@example.test/"}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class EventLogWriter:
@@ -37,6 +38,8 @@ class EventLogWriter:
 
 def read_events(run_dir: Path) -> pd.DataFrame:
     """A run's lifecycle events, oldest first (empty frame if there were none)."""
+    import pandas as pd  # only readers pay for pandas, never the load generator
+
     path = Path(run_dir) / "events.jsonl"
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=["time_utc", "worker", "user", "kind"])

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from loadtest.errors import LoadtestError
+from loadtest.errors import LoadtestError, UsageError
 
 READY_PREFIX = "LOADTEST_TARGET_READY "
 STOP_TIMEOUT_S = 5.0
@@ -41,6 +41,9 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+USAGE_EXIT_CODE = 2  # click's exit code for bad options
 
 
 class TargetProcess:
@@ -107,8 +110,11 @@ class TargetProcess:
                 continue
             if line is None:
                 code = self._proc.wait()
+                usage = self._usage_error() if code == USAGE_EXIT_CODE else None
                 message = self._failure(f"target exited with code {code} before it was ready")
                 self.stop()
+                if usage:
+                    raise UsageError(f"target: {usage}")
                 raise LoadtestError(message)
             if line.startswith(READY_PREFIX):
                 self._base_url = line[len(READY_PREFIX):].strip()
@@ -129,6 +135,13 @@ class TargetProcess:
         size = self._stderr.tell()
         self._stderr.seek(max(0, size - _STDERR_TAIL_CHARS))
         return self._stderr.read().decode(errors="replace").strip()
+
+    def _usage_error(self) -> str | None:
+        """click's one-line complaint about the target's options (``Error: …``), if any."""
+        for line in reversed(self._stderr_tail().splitlines()):
+            if line.startswith("Error: "):
+                return line[len("Error: "):].strip()
+        return None
 
     def _failure(self, what: str) -> str:
         """One line: what happened, then the last lines of stderr joined with " | "."""

@@ -10,16 +10,35 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest.errors import LoadtestError
+from loadtest.errors import LoadtestError, UsageError
+from loadtest.users.arrival import ArrivalUser
 from loadtest.users.chat import ChatUser, ConsultationUser
 from loadtest.users.collector import RunCollector
 from loadtest.users.context import UserContext
 from loadtest.users.options import add_options
 
 __all__ = ["ChatUser", "ConsultationUser"]
+
+
+def check_load_model(environment: Any) -> None:
+    """``--arrival-rate`` and open-model users go together, or not at all.
+
+    Raises:
+        UsageError: one without the other.
+    """
+    rate = float(getattr(environment.parsed_options, "arrival_rate", 0) or 0)
+    open_model = any(issubclass(cls, ArrivalUser) for cls in environment.user_classes)
+    if rate > 0 and not open_model:
+        raise UsageError(
+            "--arrival-rate needs an open-model scenario (e.g. 'arrival'); this one's users "
+            "are closed-loop"
+        )
+    if open_model and rate <= 0:
+        raise UsageError("this open-model scenario needs --arrival-rate R (per second)")
 
 
 @events.init_command_line_parser.add_listener
@@ -29,8 +48,13 @@ def _add_options(parser: Any) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
+    # Imports before this point can take seconds without the event loop running, leaving its
+    # cached clock stale: Locust's run-time timer, armed next, would then fire early.
+    gevent.get_hub().loop.update_now()
     runner = environment.runner
     try:
+        if not isinstance(runner, WorkerRunner):
+            check_load_model(environment)
         # A worker may get --host and our options from its master only at test start, so
         # it builds its user context then; a single process fails fast here instead.
         if not isinstance(runner, MasterRunner | WorkerRunner):

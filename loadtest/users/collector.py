@@ -22,12 +22,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from loadtest.analysis.connections import connections_summary
 from loadtest.metrics.event_log import EventLogWriter
 from loadtest.metrics.generator_health import (
     GeneratorHealth,
@@ -68,6 +68,10 @@ class RunCollector:
         self._events: list[dict[str, Any]] = []
         self._greenlets: list[gevent.Greenlet] = []
         self.started_at = time.time()
+        #: The load period: Locust's test_start → test_stopping (what duration_s measures).
+        self.load_started: float | None = None
+        self.load_stopped: float | None = None
+        self._workers_seen: set[str] = set()
         self.finished = False
         self.aggregate: RunAggregate | None = None
         self.run_dir: Path | None = None
@@ -108,6 +112,8 @@ class RunCollector:
         collection re-scans them and stalls every greenlet for ~60 ms mid-run (measured),
         which lands in whatever latency it overlaps.
         """
+        if self.load_started is None:
+            self.load_started = time.time()
         if self.health is not None and not self.health.running:
             gc.collect()
             gc.freeze()
@@ -115,6 +121,8 @@ class RunCollector:
 
     def on_test_stopping(self, **_: Any) -> None:
         """Stop sampling before users are killed: tearing down is not load either."""
+        if self.load_stopped is None:
+            self.load_stopped = time.time()
         if self.health is not None and self.health.running:
             self.health.stop()
 
@@ -165,6 +173,7 @@ class RunCollector:
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         """Master: merge what a worker shipped."""
+        self._workers_seen.add(client_id)
         shipped = data.get(WIRE_KEY)
         if not shipped:
             return
@@ -192,6 +201,8 @@ class RunCollector:
         self._event_log.close()
         self._log.close()
         summary = self.build_summary()
+        from loadtest.analysis.connections import connections_summary  # pandas: not in workers
+
         summary["connections"] = connections_summary(self.run_dir, self.window_s)
         write_json(self.run_dir / "summary.json", summary)
         self._write_run_json(final=True)
@@ -211,7 +222,9 @@ class RunCollector:
         totals = self.aggregate.totals_summary()
         return {
             "schema": SUMMARY_SCHEMA,
-            "duration_s": round(time.time() - self.started_at, 3),
+            "duration_s": round(
+                (self.load_stopped or time.time()) - (self.load_started or self.started_at), 3
+            ),
             "metrics": totals["metrics"],
             "counts": totals["counts"],
             "breakdowns": totals["breakdowns"],
@@ -246,7 +259,8 @@ class RunCollector:
             else "ttfc -"
         )
         return (
-            f"[loadtest] {time.time() - self.started_at:5.0f}s  users {users}  "
+            f"[loadtest] {time.time() - (self.load_started or self.started_at):5.0f}s  "
+            f"users {users}  "
             f"streams {counts.get('streams_completed', 0)} ok "
             f"{counts.get('streams_failed', 0)} failed  {latency}  "
             f"connections {counts.get('connections_opened', 0)} opened "
@@ -268,16 +282,15 @@ class RunCollector:
         assert self.run_dir is not None
         options = self.environment.parsed_options
         meta = json.loads(os.environ.get("LOADTEST_RUN_META", "{}") or "{}")
-        runner = self.environment.runner
         record = {
             "schema": "loadtest.run/1",
             "scenario": getattr(options, "loadtest_scenario", "") or None,
             "locustfile": getattr(options, "locustfile", None),
-            "target": self.environment.host,
+            "target": redact_url(self.environment.host or ""),
             "started_utc": _utc(self.started_at),
             "ended_utc": _utc(time.time()) if final else None,
             "role": self.role,
-            "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
+            "workers": len(self._workers_seen),
             "host": socket.gethostname(),
             "options": redact(vars(options) if options is not None else {}),
             "versions": _versions(),
@@ -286,22 +299,39 @@ class RunCollector:
         write_json(self.run_dir / "run.json", record)
 
 
-SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential", "auth")
+SECRET_WORDS = frozenset({"secret", "token", "password", "passwd", "credential", "credentials"})
+
+
+def _looks_secret(name: str) -> bool:
+    """``api_key``, ``jwt_secret``, ``token``…: yes; ``id_key``, ``tokens_file``: no."""
+    words = name.lower().replace("-", "_").split("_")
+    return name.lower().endswith("api_key") or any(word in SECRET_WORDS for word in words)
 
 
 def redact(options: Mapping[str, Any]) -> dict[str, Any]:
     """Options fit to write down: anything that might be a secret is replaced by a marker."""
     clean: dict[str, Any] = {}
     for name, value in options.items():
-        if any(word in name.lower() for word in SECRET_WORDS) and value:
+        if _looks_secret(name) and value:
             clean[name] = "<redacted>"
-        elif isinstance(value, str | int | float | bool) or value is None:
+        elif isinstance(value, str):
+            clean[name] = redact_url(value)
+        elif isinstance(value, int | float | bool) or value is None:
             clean[name] = value
         elif isinstance(value, list | tuple):
             clean[name] = [v if isinstance(v, str | int | float | bool) else str(v) for v in value]
         else:
             clean[name] = str(value)
     return clean
+
+
+def redact_url(text: str) -> str:
+    """A URL without the password of its user info (``wss://user:pw@host`` → ``user:***@``)."""
+    parts = urlsplit(text)
+    if not parts.scheme or parts.password is None:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _utc(epoch: float) -> str:

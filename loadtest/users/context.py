@@ -57,6 +57,7 @@ class UserContext:
             think = parse_think_time(str(options.think_time))
         except ValueError as exc:
             raise UsageError(f"--think-time: {exc}") from None
+        _check_ranges(options)
         api_key = os.environ.get(ENV_API_KEY) or None
         endpoints = Endpoints.from_base_url(host)
         policy = ReconnectPolicy(
@@ -95,3 +96,39 @@ class UserContext:
             rng=random.Random(seed),
             first_user_index=worker_index * 1_000_000,
         )
+
+
+#: option attribute → (flag, lowest allowed, whether the lowest is allowed itself)
+RANGES: tuple[tuple[str, str, float, bool], ...] = (
+    ("stream_timeout", "--stream-timeout", 0.0, False),
+    ("open_timeout", "--open-timeout", 0.0, False),
+    ("heartbeat_interval", "--heartbeat-interval", 0.0, True),
+    ("pong_timeout", "--pong-timeout", 0.0, False),
+    ("max_missed_pongs", "--max-missed-pongs", 1.0, True),
+    ("max_in_flight", "--max-in-flight", 1.0, True),
+    ("turns", "--turns", 1.0, True),
+    ("churn_rate", "--churn-rate", 0.0, True),
+    ("storm_at", "--storm-at", 0.0, True),
+    ("storm_refuse", "--storm-refuse", 0.0, True),
+    ("window", "--window", 0.0, False),
+)
+SHARES: tuple[tuple[str, str], ...] = (
+    ("abrupt_share", "--abrupt-share"),
+    ("storm_share", "--storm-share"),
+    ("reconnect_jitter", "--reconnect-jitter"),
+)
+
+
+def _check_ranges(options: Any) -> None:
+    """Nonsense numbers fail at start with one line, not as odd results later."""
+    for name, flag, lowest, inclusive in RANGES:
+        value = getattr(options, name, None)
+        if value is None:
+            continue
+        if value < lowest or (value == lowest and not inclusive):
+            relation = ">=" if inclusive else ">"
+            raise UsageError(f"{flag} must be {relation} {lowest:g}, not {value:g}")
+    for name, flag in SHARES:
+        value = getattr(options, name, None)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UsageError(f"{flag} is a share between 0 and 1, not {value:g}")
