@@ -41,6 +41,8 @@ SERVER_TYPES: Final = frozenset(
         MessageType.PONG,
     }
 )
+#: A plain dict: looking a type up per chunk costs less than ``MessageType(raw)``.
+_SERVER_TYPE_BY_NAME: Final = {kind.value: kind for kind in SERVER_TYPES}
 #: Server frames that are meaningless without an id to correlate them.
 TYPES_NEEDING_ID: Final = frozenset(
     {
@@ -115,12 +117,11 @@ def parse_server_frame(payload: bytes | str) -> ServerMessage | Violation:
     if not isinstance(data, dict):
         return Violation(ViolationKind.MALFORMED_JSON, f"not an object: {_preview(payload)}")
     raw_type = data.get("type")
-    try:
-        message_type = MessageType(raw_type)
-    except ValueError:
+    message_type = _SERVER_TYPE_BY_NAME.get(raw_type) if isinstance(raw_type, str) else None
+    if message_type is None:
+        if raw_type == MessageType.USER_MESSAGE.value:
+            return Violation(ViolationKind.UNKNOWN_TYPE, f"{raw_type!r} is a client message")
         return Violation(ViolationKind.UNKNOWN_TYPE, repr(raw_type)[:60])
-    if message_type not in SERVER_TYPES:
-        return Violation(ViolationKind.UNKNOWN_TYPE, f"{raw_type!r} is a client message")
     message_id = data.get("message_id")
     if message_id is None:
         message_id = data.get("messageId")
@@ -192,6 +193,8 @@ class Stream:
     characters: int = 0
     #: Gaps between consecutive chunks, seconds; kept whole so histograms get every gap.
     gaps: list[float] = field(default_factory=list)
+    #: Protocol violations seen while this stream was open (its row says so).
+    violations: int = 0
     outcome: Outcome | None = None
     error_kind: str | None = None
     error_detail: str | None = None
@@ -297,8 +300,15 @@ class StreamTracker:
 
         Returns:
             The events worth reporting, or an empty tuple for an ordinary chunk (the hot
-            path allocates nothing).
+            path allocates nothing). Violations also count on the stream open at the time.
         """
+        stream = self.current
+        events = self._advance(frame, at)
+        if events and stream is not None:
+            stream.violations += sum(1 for event in events if isinstance(event, Violation))
+        return events
+
+    def _advance(self, frame: ServerMessage | Violation, at: float) -> tuple[TrackerEvent, ...]:
         if isinstance(frame, Violation):
             return (frame,)
         kind = frame.type

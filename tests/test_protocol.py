@@ -290,3 +290,19 @@ class TestAbandonedReplies:
         assert kinds(events) == []
         stream = next(e for e in events if isinstance(e, StreamFinished)).stream
         assert stream.reply_id == "new" and stream.ttfc_ms == pytest.approx(150.0)
+
+
+def test_violations_count_on_the_stream_they_happened_in() -> None:
+    tracker = StreamTracker()
+    tracker.begin("u1", 0.0)
+    events = feed(
+        tracker,
+        [
+            (frame("ai_message_start"), 0.1),
+            (b"garbage", 0.15),
+            (frame("ai_message_chunk", "zz", content="other"), 0.2),
+            (frame("ai_message_complete"), 0.3),
+        ],
+    )
+    stream = next(e for e in events if isinstance(e, StreamFinished)).stream
+    assert stream.violations == 2

@@ -47,6 +47,7 @@ COLUMN_TYPES: dict[str, str] = {
     "close_code": "int",  # the WebSocket close code that ended the stream, if one did
     "retried": "bool",  # this stream is a retry of a failed one
     "message_id": "str",  # our user_message id: joins a row to the target's ground truth
+    "violations": "int",  # protocol violations seen while this stream was open
 }
 """Column → kind, in file order. Kinds: ``str``; ``int``; ``ms`` (float, written with 3
 decimals = 1 µs); ``utc`` (ISO 8601 UTC with microseconds, ``…Z``; given as epoch seconds or an

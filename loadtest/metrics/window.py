@@ -105,6 +105,17 @@ class MetricWindow:
 
     # -- recording (hot path) ------------------------------------------------------------
 
+    def record_many(self, metric: str, values_ms: Iterable[float]) -> None:
+        """Record several durations of one metric (a stream's chunk gaps) in one call."""
+        histogram = self.histograms.get(metric)
+        if histogram is None:
+            if metric not in HISTOGRAM_NAMES:
+                raise ValueError(f"unknown metric {metric!r}; known: {sorted(HISTOGRAM_NAMES)}")
+            histogram = self.histograms[metric] = LatencyHistogram()
+        record = histogram.record_ms
+        for value in values_ms:
+            record(value)
+
     def record(self, metric: str, value_ms: float) -> None:
         """Record one duration into ``metric``'s histogram.
 
@@ -358,6 +369,10 @@ class IntervalRecorder:
     def record(self, metric: str, value_ms: float) -> None:
         """Record one duration into the current window (see :meth:`MetricWindow.record`)."""
         self._current().record(metric, value_ms)
+
+    def record_many(self, metric: str, values_ms: Iterable[float]) -> None:
+        """Record several values into the current window with one window lookup."""
+        self._current().record_many(metric, values_ms)
 
     def count(self, key: str, n: int = 1, by: str | int | None = None) -> None:
         """Count into the current window (see :meth:`MetricWindow.count`)."""

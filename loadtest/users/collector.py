@@ -19,7 +19,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -92,6 +92,9 @@ class RunCollector:
 
     def record(self, metric: str, value_ms: float) -> None:
         self.recorder.record(metric, value_ms)
+
+    def record_many(self, metric: str, values_ms: Iterable[float]) -> None:
+        self.recorder.record_many(metric, values_ms)
 
     def count(self, key: str, n: int = 1, by: str | None = None) -> None:
         self.recorder.count(key, n, by)

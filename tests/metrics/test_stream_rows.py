@@ -107,7 +107,7 @@ def test_the_header_is_the_documented_column_list(tmp_path: Path) -> None:
     assert streams_path(tmp_path).read_text().strip() == (
         "worker,user,consultation_id,stream_seq,intended_start_utc,sent_utc,schedule_lag_ms,"
         "connect_ms,ttfs_ms,ttfc_ms,stream_ms,chunks,characters,max_gap_ms,outcome,"
-        "error_kind,close_code,retried,message_id"
+        "error_kind,close_code,retried,message_id,violations"
     )
 
 
