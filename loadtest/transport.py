@@ -40,7 +40,7 @@ from loadtest.errors import HandshakeError, TransportError, UsageError
 
 #: Close code the protocol reports when the TCP connection ended without a close frame.
 ABNORMAL_CLOSURE = int(CloseCode.ABNORMAL_CLOSURE)
-READ_BUFFER_BYTES = 262144
+READ_BUFFER_BYTES = 16384
 #: One read buffer for every connection of the process. Safe because a reader greenlet never
 #: yields between ``recv_into`` filling it and ``receive_data`` copying out of it (both are
 #: non-blocking once the socket is readable), and cheap: 10,000 idle connections would
