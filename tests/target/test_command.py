@@ -8,7 +8,7 @@ import sys
 import click
 import pytest
 
-from loadtest.errors import LoadtestError
+from loadtest.errors import UsageError
 from loadtest.target.command import serve
 from loadtest.target.process import TargetProcess
 
@@ -46,8 +46,8 @@ def test_help_documents_the_fault_syntax():
         assert text in result.stdout
 
 
-def test_target_process_reports_a_failed_start_with_stderr():
-    with pytest.raises(LoadtestError, match=r"exited with code 2.*earthquake"):
+def test_target_process_reports_bad_options_as_a_usage_error():
+    with pytest.raises(UsageError, match=r"^target: .*unknown fault kind 'earthquake'"):
         TargetProcess(["--fault", "earthquake=1"]).start()
 
 
