@@ -177,8 +177,12 @@ class ConsultationSession:
         self._sleep = sleep
         self._tracker = StreamTracker()
         self._last_reported: Stream | None = None
+        #: The last stream sent: reported by the user's greenlet when it wakes, or by
+        #: close()/drop() if that greenlet was killed first (a Locust user stopping).
+        self._in_flight: Stream | None = None
         self._stream_done = gevent.event.Event()
         self._connection: WebSocketConnection | None = None
+        self._close_counted: WebSocketConnection | None = None
         self._connected = gevent.event.Event()
         self._schedule: ReconnectSchedule = config.reconnect.schedule()
         self._closing = False
@@ -212,21 +216,42 @@ class ConsultationSession:
         if self._ended is not None:
             raise SessionEnded(f"session ended: {self._ended}")
 
-    def close(self) -> None:
-        """Leave politely (close 1000): no reconnect follows. Cancels a stream in flight."""
+    def close(self, wait: bool = True) -> None:
+        """Leave politely (close 1000): no reconnect follows. Cancels a stream in flight.
+
+        Args:
+            wait: wait for the close handshake. ``False`` (a Locust user stopping) records
+                everything now and finishes the handshake in the background, so the
+                worker's final report to its master, sent right after, carries it all.
+        """
         self._closing = True
         self._close_initiator = "client"
         self._ended = self._ended or "closed"
         for greenlet in (self._reconnector, self._heartbeat):
             if greenlet is not None and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
-        stream = self._tracker.cancel(perf_counter())
-        if stream is not None:
-            self._report(stream)
+        self._tracker.cancel(perf_counter())
+        if self._in_flight is not None:
+            self._report(self._in_flight)  # no-op if its own greenlet already did
             self._stream_done.set()
-        if self._connection is not None:
-            self._connection.close(NORMAL_CLOSE)
+        connection = self._connection
+        if connection is not None and not connection.closed.is_set():
+            if wait:
+                connection.close(NORMAL_CLOSE)
+            else:
+                self._count_close(perf_counter(), NORMAL_CLOSE)
+                gevent.spawn(connection.close, NORMAL_CLOSE)
         self._connected.set()  # release anyone waiting for a connection
+
+    def _count_close(self, at: float, code: int) -> None:
+        """Report the current connection's end once, whoever sees it first."""
+        connection = self._connection
+        if connection is None or connection is self._close_counted:
+            return
+        self._close_counted = connection
+        self.observer.connection_closed(
+            at - connection.handshake_done_at, self._close_initiator, code
+        )
 
     def drop(self) -> None:
         """Vanish without a close frame (TCP reset), as a phone losing signal does."""
@@ -236,9 +261,9 @@ class ConsultationSession:
         for greenlet in (self._reconnector, self._heartbeat):
             if greenlet is not None and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
-        stream = self._tracker.cancel(perf_counter())
-        if stream is not None:
-            self._report(stream)
+        self._tracker.cancel(perf_counter())
+        if self._in_flight is not None:
+            self._report(self._in_flight)  # no-op if its own greenlet already did
             self._stream_done.set()
         if self._connection is not None:
             self._connection.abort()
@@ -265,6 +290,7 @@ class ConsultationSession:
         )
         self._stream_done.clear()
         stream = self._tracker.begin(message_id, perf_counter())
+        self._in_flight = stream
         self.observer.stream_started()
         try:
             stream.sent_at = connection.send_text(payload)
@@ -312,11 +338,7 @@ class ConsultationSession:
 
     def on_close(self, code: int, reason: str, at: float) -> None:
         self._connected.clear()
-        connection = self._connection
-        if connection is not None:
-            self.observer.connection_closed(
-                at - connection.handshake_done_at, self._close_initiator, code
-            )
+        self._count_close(at, code)
         if not self._closing:
             self._close_initiator = "server"
         if self._heartbeat is not None and self._heartbeat is not gevent.getcurrent():

@@ -81,7 +81,7 @@ class ArrivalUser(ConsultationUser):
         except SessionEnded:
             pass
         finally:
-            session.close()
+            session.close(wait=False)
 
     def on_stop(self) -> None:
         # Each conversation closes its session as it is killed, reporting a stream still in

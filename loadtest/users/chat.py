@@ -58,7 +58,7 @@ class ConsultationUser(User):
 
     def on_stop(self) -> None:
         if self.session is not None:
-            self.session.close()
+            self.session.close(wait=False)
 
 
 class ChatUser(ConsultationUser):
