@@ -224,16 +224,7 @@ class ConsultationSession:
                 everything now and finishes the handshake in the background, so the
                 worker's final report to its master, sent right after, carries it all.
         """
-        self._closing = True
-        self._close_initiator = "client"
-        self._ended = self._ended or "closed"
-        for greenlet in (self._reconnector, self._heartbeat):
-            if greenlet is not None and greenlet is not gevent.getcurrent():
-                greenlet.kill(block=False)
-        self._tracker.cancel(perf_counter())
-        if self._in_flight is not None:
-            self._report(self._in_flight)  # no-op if its own greenlet already did
-            self._stream_done.set()
+        self._leave("client", "closed")
         connection = self._connection
         if connection is not None and not connection.closed.is_set():
             if wait:
@@ -242,6 +233,20 @@ class ConsultationSession:
                 self._count_close(perf_counter(), NORMAL_CLOSE)
                 gevent.spawn(connection.close, NORMAL_CLOSE)
         self._connected.set()  # release anyone waiting for a connection
+
+    def _leave(self, initiator: str, why: str) -> None:
+        """What leaving always means: no more reconnects or pings, the stream in flight
+        cancelled and reported (if its own greenlet has not reported it already)."""
+        self._closing = True
+        self._close_initiator = initiator
+        self._ended = self._ended or why
+        for greenlet in (self._reconnector, self._heartbeat):
+            if greenlet is not None and greenlet is not gevent.getcurrent():
+                greenlet.kill(block=False)
+        self._tracker.cancel(perf_counter())
+        if self._in_flight is not None:
+            self._report(self._in_flight)  # no-op if its own greenlet already did
+            self._stream_done.set()
 
     def _count_close(self, at: float, code: int) -> None:
         """Report the current connection's end once, whoever sees it first."""
@@ -255,16 +260,7 @@ class ConsultationSession:
 
     def drop(self) -> None:
         """Vanish without a close frame (TCP reset), as a phone losing signal does."""
-        self._closing = True
-        self._close_initiator = "client_abrupt"
-        self._ended = self._ended or "dropped"
-        for greenlet in (self._reconnector, self._heartbeat):
-            if greenlet is not None and greenlet is not gevent.getcurrent():
-                greenlet.kill(block=False)
-        self._tracker.cancel(perf_counter())
-        if self._in_flight is not None:
-            self._report(self._in_flight)  # no-op if its own greenlet already did
-            self._stream_done.set()
+        self._leave("client_abrupt", "dropped")
         if self._connection is not None:
             self._connection.abort()
         self._connected.set()
