@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from loadtest.errors import LoadtestError, UsageError
+from loadtest.errors import UsageError
 from loadtest.rundir import default_run_dir
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -207,4 +207,4 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-__all__ = ["LoadtestError", "RunRequest", "resolve_scenario", "run"]
+__all__ = ["RunRequest", "resolve_scenario", "run"]

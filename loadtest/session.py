@@ -12,6 +12,7 @@ when its stream finishes, fails or times out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -426,14 +427,7 @@ class ConsultationSession:
         headers = dict(self.config.connect.headers)
         if self.config.api_key:
             headers["X-API-Key"] = self.config.api_key
-        options = ConnectOptions(
-            headers=headers,
-            open_timeout_s=self.config.connect.open_timeout_s,
-            insecure=self.config.connect.insecure,
-            ca_file=self.config.connect.ca_file,
-            compression=self.config.connect.compression,
-            max_message_bytes=self.config.connect.max_message_bytes,
-        )
+        options = dataclasses.replace(self.config.connect, headers=headers)
         assert self.consultation_id is not None
         url = self.config.endpoints.ws_url(self.consultation_id, token.value if token else None)
         connection = WebSocketConnection.open(url, self, options)

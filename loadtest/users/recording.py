@@ -79,7 +79,7 @@ class SessionRecorder:
         """One row of ``events.jsonl``: connection lifecycle, never per message."""
         self._sink.event(
             {
-                "time_utc": _iso(time.time()),
+                "time_utc": utc_iso(time.time()),
                 "worker": self.worker,
                 "user": self.user,
                 "consultation_id": self.consultation_id,
@@ -88,10 +88,17 @@ class SessionRecorder:
             }
         )
 
-    def _event(self, name: str, ms: float, length: int = 0, error: str | None = None) -> None:
+    def _event(
+        self,
+        name: str,
+        ms: float,
+        length: int = 0,
+        error: str | None = None,
+        request_type: str = "WS",
+    ) -> None:
         if self._fire is not None:
             self._fire(
-                request_type="WS",
+                request_type=request_type,
                 name=name,
                 response_time=ms,
                 response_length=length,
@@ -187,8 +194,8 @@ class SessionRecorder:
             "user": self.user,
             "consultation_id": self.consultation_id,
             "stream_seq": self.stream_seq,
-            "intended_start_utc": _iso(epoch_of(intended)) if intended is not None else None,
-            "sent_utc": _iso(epoch_of(stream.sent_at)),
+            "intended_start_utc": utc_iso(epoch_of(intended)) if intended is not None else None,
+            "sent_utc": utc_iso(epoch_of(stream.sent_at)),
             "schedule_lag_ms": _ms(lag_ms),
             "connect_ms": _ms(self.last_connect_ms),
             "ttfs_ms": _ms(stream.ttfs_ms),
@@ -236,15 +243,7 @@ class SessionRecorder:
         self._lifecycle("token_refresh")
 
     def rest_call(self, name: str, elapsed_ms: float, error: str | None) -> None:
-        if self._fire is not None:
-            self._fire(
-                request_type="HTTP",
-                name=name,
-                response_time=elapsed_ms,
-                response_length=0,
-                exception=StreamFailed(error) if error else None,
-                context={},
-            )
+        self._event(name, elapsed_ms, error=error, request_type="HTTP")
         if error is not None:
             self._sink.count("rest_failures", by=f"{name} {error}")
 
@@ -253,6 +252,6 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _iso(epoch: float) -> str:
+def utc_iso(epoch: float) -> str:
     seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
     return f"{seconds}.{int(epoch % 1 * 1_000_000):06d}Z"

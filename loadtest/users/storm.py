@@ -20,6 +20,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from loadtest.session import Endpoints
+from loadtest.users.recording import utc_iso
 
 
 def order_restart(host: str, refuse_s: float, share: float) -> None:
@@ -39,7 +40,7 @@ def _storm_later(environment: Any, at_s: float, refuse_s: float, share: float) -
     collector = environment.loadtest_collector
     collector.event(
         {
-            "time_utc": _now(),
+            "time_utc": utc_iso(time.time()),
             "worker": collector.worker_name,
             "kind": "storm",
             "refuse_s": refuse_s,
@@ -49,11 +50,9 @@ def _storm_later(environment: Any, at_s: float, refuse_s: float, share: float) -
     try:
         order_restart(environment.host, refuse_s, share)
     except OSError as exc:
-        collector.event({"time_utc": _now(), "kind": "storm_failed", "detail": str(exc)})
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e6):06d}Z"
+        collector.event(
+            {"time_utc": utc_iso(time.time()), "kind": "storm_failed", "detail": str(exc)}
+        )
 
 
 def install() -> None:
