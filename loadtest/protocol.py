@@ -71,6 +71,13 @@ class ViolationKind(StrEnum):
     DUPLICATE_COMPLETE = "duplicate_complete"
     UNEXPECTED_START = "unexpected_start"
     CROSS_TALK = "cross_talk"
+    #: A chunk of a reply that already completed (fresh ids per reply make it unambiguous).
+    CHUNK_AFTER_COMPLETE = "chunk_after_complete"
+    #: Found by the WebSocket layer, which then fails the connection (close 1007 / 1009 / 1002):
+    #: the transport hands them over so they are counted like every other violation.
+    INVALID_UTF8 = "invalid_utf8"
+    OVERSIZED_MESSAGE = "oversized_message"
+    FRAMING_ERROR = "framing_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,24 +271,48 @@ TrackerEvent = (
 NOTHING: Final[tuple[TrackerEvent, ...]] = ()
 
 
+#: How many abandoned reply ids a tracker remembers. A reply abandoned mid-stream whose
+#: complete never comes would otherwise stay forever; 64 timeouts back is far beyond any
+#: server still sending a reply, and the oldest is forgotten first.
+MAX_ABANDONED_IDS: Final = 64
+
+
 class StreamTracker:
     """Follows one connection's conversation, one reply at a time, as the backend serves it.
 
     The backend gives its reply a fresh id (``msg_456`` answers ``msg_123``), so a reply is
     tied to the user message by order: the first ``ai_message_start`` after a send opens it.
     Frames whose id belongs to another reply are cross-talk, not part of this stream.
+
+    Abandoned replies (a timeout, :meth:`abandon`) are recognised by id or by timing, never by
+    a count that outlives them:
+
+    * by id: a reply whose id we saw before giving up is skipped, frame by frame, until its
+      ``ai_message_complete`` (then forgotten);
+    * by timing: a reply whose id we never saw can only be recognised by *when* it comes.
+      The backend serves one reply at a time, so a reply frame with an unknown id that
+      arrives while no stream is open (after the timeout, before the next :meth:`begin`)
+      belongs to the abandoned message: its id is remembered and all its frames skipped.
+      Once the next :meth:`begin` happens that chance expires: a reply starting after our
+      next send is taken as that send's reply. A lost message (never answered at all) then
+      costs exactly one failed stream, however long the connection lives.
+
+    One tracker belongs to one connection: a reconnect starts a fresh one, because nothing a
+    closed connection was owed can arrive on a new one.
     """
 
-    __slots__ = ("_abandoned_ids", "_last_finished_reply_id", "_unclaimed_abandoned", "current")
+    __slots__ = ("_abandoned_ids", "_awaiting_unseen_reply", "_last_finished_reply_id", "current")
 
     def __init__(self) -> None:
         self.current: Stream | None = None
         self._last_finished_reply_id: str | None = None
         #: Replies we gave up waiting for (timeouts) that the server may still send: their
-        #: frames are skipped, never stitched onto the next stream.
-        self._abandoned_ids: set[str] = set()
-        #: Abandoned replies whose id we never saw: the next new reply id belongs to one.
-        self._unclaimed_abandoned = 0
+        #: frames are skipped, never stitched onto the next stream. A dict as an ordered set,
+        #: so the cap forgets the oldest.
+        self._abandoned_ids: dict[str, None] = {}
+        #: True from abandoning a reply whose id we never saw until the next begin(): the
+        #: first unknown reply id in that window is the abandoned one.
+        self._awaiting_unseen_reply = False
 
     def begin(self, user_message_id: str, sent_at: float) -> Stream:
         """Record that a ``user_message`` was sent; its reply is the next one to start.
@@ -292,11 +323,15 @@ class StreamTracker:
         """
         if self.current is not None:
             raise RuntimeError("a stream is already open on this connection")
+        # From here on a new reply id is this message's reply, not the abandoned one's.
+        self._awaiting_unseen_reply = False
         self.current = Stream(user_message_id=user_message_id, sent_at=sent_at)
         return self.current
 
     def receive(self, frame: ServerMessage | Violation, at: float) -> tuple[TrackerEvent, ...]:
         """Advance the conversation by one parsed frame read at ``at``.
+
+        Never raises, whatever the frame: a misbehaving server is counted, not obeyed.
 
         Returns:
             The events worth reporting, or an empty tuple for an ordinary chunk (the hot
@@ -314,7 +349,7 @@ class StreamTracker:
         kind = frame.type
         if (
             kind in REPLY_TYPES
-            and (self._abandoned_ids or self._unclaimed_abandoned)
+            and (self._abandoned_ids or self._awaiting_unseen_reply)
             and self._is_abandoned(frame)
         ):
             return NOTHING
@@ -322,7 +357,12 @@ class StreamTracker:
         if kind is MessageType.AI_MESSAGE_CHUNK:
             return self._chunk(frame, stream, at)
         if kind is MessageType.AI_MESSAGE_START:
-            if stream is None or stream.start_at is not None or stream.first_chunk_at is not None:
+            if (
+                stream is None
+                or stream.start_at is not None
+                or stream.first_chunk_at is not None
+                or self._is_finished_reply(frame)
+            ):
                 return (Violation(ViolationKind.UNEXPECTED_START, str(frame.message_id)),)
             stream.start_at = at
             stream.reply_id = frame.message_id
@@ -341,9 +381,16 @@ class StreamTracker:
             return (error,)
         return (error, StreamFinished(self.fail("error_frame", at, detail=frame.content)))
 
+    def _is_finished_reply(self, frame: ServerMessage) -> bool:
+        """Whether the frame carries the id of the reply that completed last (ids are fresh
+        per reply, so it cannot open or extend another one)."""
+        return frame.message_id is not None and frame.message_id == self._last_finished_reply_id
+
     def _chunk(
         self, frame: ServerMessage, stream: Stream | None, at: float
     ) -> tuple[TrackerEvent, ...]:
+        if self._is_finished_reply(frame):
+            return (Violation(ViolationKind.CHUNK_AFTER_COMPLETE, str(frame.message_id)),)
         if stream is None:
             return (Violation(ViolationKind.CHUNK_BEFORE_START, "no user_message in flight"),)
         reply_id = stream.reply_id
@@ -368,9 +415,9 @@ class StreamTracker:
     def _complete(
         self, frame: ServerMessage, stream: Stream | None, at: float
     ) -> tuple[TrackerEvent, ...]:
+        if self._is_finished_reply(frame):
+            return (Violation(ViolationKind.DUPLICATE_COMPLETE, str(frame.message_id)),)
         if stream is None:
-            if frame.message_id is not None and frame.message_id == self._last_finished_reply_id:
-                return (Violation(ViolationKind.DUPLICATE_COMPLETE, frame.message_id),)
             return (Violation(ViolationKind.COMPLETE_WITHOUT_START, str(frame.message_id)),)
         if stream.reply_id is None:
             violation = Violation(ViolationKind.COMPLETE_WITHOUT_START, str(frame.message_id))
@@ -383,41 +430,50 @@ class StreamTracker:
         return (StreamFinished(self._finish(Outcome.COMPLETED, at)),)
 
     def _is_abandoned(self, frame: ServerMessage) -> bool:
-        """Whether a reply frame belongs to a reply we abandoned (and swallow it if so).
-
-        One reply at a time: an abandoned reply whose start we never saw is the *next* reply
-        id to appear, before that of any message sent after it.
-        """
+        """Whether a reply frame belongs to a reply we abandoned (and swallow it if so)."""
         message_id = frame.message_id
         if message_id is None:
             return False
         if message_id in self._abandoned_ids:
             if frame.type is MessageType.AI_MESSAGE_COMPLETE:
-                self._abandoned_ids.discard(message_id)
+                del self._abandoned_ids[message_id]
             return True
-        current = self.current
-        is_new = current is None or current.reply_id is None
-        if self._unclaimed_abandoned and is_new and message_id != self._last_finished_reply_id:
-            self._unclaimed_abandoned -= 1
+        if (
+            self._awaiting_unseen_reply
+            and self.current is None
+            and message_id != self._last_finished_reply_id
+        ):
+            # No stream open: nothing we sent since can own it, so the abandoned one does.
+            # One reply at a time: only the first unknown id is claimed this way.
+            self._awaiting_unseen_reply = False
             if frame.type is not MessageType.AI_MESSAGE_COMPLETE:
-                self._abandoned_ids.add(message_id)
+                self._remember_abandoned(message_id)
             return True
         return False
+
+    def _remember_abandoned(self, reply_id: str) -> None:
+        ids = self._abandoned_ids
+        ids[reply_id] = None
+        while len(ids) > MAX_ABANDONED_IDS:
+            del ids[next(iter(ids))]
 
     def abandon(self, error_kind: str, at: float) -> Stream:
         """Fail the open stream (a timeout) knowing the server may still send its reply.
 
         The rest of that reply is then skipped, so it can neither count as a violation nor
-        finish the next stream early.
+        finish the next stream early (see the class docstring for how it is recognised).
 
         Raises:
             RuntimeError: no stream is open.
         """
         stream = self.fail(error_kind, at)
         if stream.reply_id is not None:
-            self._abandoned_ids.add(stream.reply_id)
+            self._remember_abandoned(stream.reply_id)
+            # _finish made it the last finished reply; it did not complete, so its frames
+            # are "abandoned", not "after complete".
+            self._last_finished_reply_id = None
         else:
-            self._unclaimed_abandoned += 1
+            self._awaiting_unseen_reply = True
         return stream
 
     def _finish(self, outcome: Outcome, at: float) -> Stream:

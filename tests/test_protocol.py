@@ -7,6 +7,7 @@ import json
 import pytest
 
 from loadtest.protocol import (
+    MAX_ABANDONED_IDS,
     ErrorFrame,
     MessageType,
     Outcome,
@@ -270,17 +271,24 @@ class TestAbandonedReplies:
         assert stream.user_message_id == "u2" and stream.reply_id == "new"
         assert stream.ttfc_ms == pytest.approx(100.0) and stream.chunks == 1
 
-    def test_a_late_reply_that_had_not_started_is_skipped_whole(self) -> None:
+    def test_a_late_reply_arriving_during_think_time_is_skipped_whole(self) -> None:
         tracker = StreamTracker()
         tracker.begin("u1", 0.0)
         timed_out = tracker.abandon("timeout", 0.1)
         assert (timed_out.outcome, timed_out.error_kind) == (Outcome.FAILED, "timeout")
-        tracker.begin("u2", 0.2)
-        events = feed(
+        # No stream is open: an unknown reply id can only be the abandoned message's.
+        late = feed(
             tracker,
             [
-                (frame("ai_message_start", "old"), 0.21),
-                (frame("ai_message_chunk", "old", content="late"), 0.22),
+                (frame("ai_message_start", "old"), 0.11),
+                (frame("ai_message_chunk", "old", content="late"), 0.12),
+            ],
+        )
+        tracker.begin("u2", 0.2)
+        events = late + feed(
+            tracker,
+            [
+                (frame("ai_message_chunk", "old", content="later"), 0.21),
                 (frame("ai_message_complete", "old"), 0.23),
                 (frame("ai_message_start", "new"), 0.30),
                 (frame("ai_message_chunk", "new", content="x"), 0.35),
@@ -289,7 +297,108 @@ class TestAbandonedReplies:
         )
         assert kinds(events) == []
         stream = next(e for e in events if isinstance(e, StreamFinished)).stream
-        assert stream.reply_id == "new" and stream.ttfc_ms == pytest.approx(150.0)
+        assert stream.user_message_id == "u2" and stream.reply_id == "new"
+        assert stream.ttfc_ms == pytest.approx(150.0) and stream.chunks == 1
+
+    def test_a_lost_reply_costs_exactly_one_failed_stream(self) -> None:
+        """u1 is never answered at all; every later message is answered normally."""
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        outcomes = [tracker.abandon("timeout", 1.0).outcome]
+        for n in range(2, 12):
+            sent = float(n)
+            tracker.begin(f"u{n}", sent)
+            events = feed(
+                tracker,
+                [
+                    (frame("ai_message_start", f"r{n}"), sent + 0.1),
+                    (frame("ai_message_chunk", f"r{n}", content="ok"), sent + 0.2),
+                    (frame("ai_message_complete", f"r{n}"), sent + 0.3),
+                ],
+            )
+            assert kinds(events) == []
+            outcomes.append(next(e for e in events if isinstance(e, StreamFinished)).stream.outcome)
+        assert outcomes == [Outcome.FAILED] + [Outcome.COMPLETED] * 10
+
+    def test_a_late_reply_starting_after_the_next_send_is_taken_as_its_reply(self) -> None:
+        """The documented cost of recognising unseen replies by timing: once we have sent
+        again, a reply that starts is this send's reply (one reply at a time)."""
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        tracker.abandon("timeout", 0.1)
+        tracker.begin("u2", 0.2)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start", "old"), 0.21),
+                (frame("ai_message_complete", "old"), 0.23),
+            ],
+        )
+        stream = next(e for e in events if isinstance(e, StreamFinished)).stream
+        assert (stream.user_message_id, stream.reply_id) == ("u2", "old")
+
+    def test_only_the_first_unknown_reply_during_think_time_is_the_abandoned_one(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        tracker.abandon("timeout", 0.1)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start", "old"), 0.11),
+                (frame("ai_message_complete", "old"), 0.12),
+                (frame("ai_message_start", "stray"), 0.13),
+            ],
+        )
+        assert kinds(events) == [ViolationKind.UNEXPECTED_START]
+
+    def test_abandoned_ids_are_forgotten_on_complete_and_capped(self) -> None:
+        tracker = StreamTracker()
+        for n in range(MAX_ABANDONED_IDS + 10):
+            tracker.begin(f"u{n}", float(n))
+            feed(tracker, [(frame("ai_message_start", f"r{n}"), n + 0.1)])
+            tracker.abandon("timeout", n + 0.5)
+        assert len(tracker._abandoned_ids) == MAX_ABANDONED_IDS
+        last = f"r{MAX_ABANDONED_IDS + 9}"
+        feed(tracker, [(frame("ai_message_complete", last), 100.0)])
+        assert last not in tracker._abandoned_ids
+
+
+class TestRepliesAfterTheirEnd:
+    """Reply ids are fresh per reply, so frames of a finished reply never touch the next."""
+
+    def test_chunk_after_complete(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_start", "r1"), 0.1),
+                (frame("ai_message_complete", "r1"), 0.2),
+                (frame("ai_message_chunk", "r1", content="zombie"), 0.3),
+            ],
+        )
+        assert kinds(events) == [ViolationKind.CHUNK_AFTER_COMPLETE]
+
+    def test_frames_of_the_previous_reply_do_not_open_the_next_stream(self) -> None:
+        tracker = StreamTracker()
+        tracker.begin("u1", 0.0)
+        feed(tracker, [(frame("ai_message_start", "r1"), 0.1),
+                       (frame("ai_message_complete", "r1"), 0.2)])
+        stream = tracker.begin("u2", 1.0)
+        events = feed(
+            tracker,
+            [
+                (frame("ai_message_chunk", "r1"), 1.1),
+                (frame("ai_message_complete", "r1"), 1.2),
+                (frame("ai_message_start", "r1"), 1.3),
+            ],
+        )
+        assert kinds(events) == [
+            ViolationKind.CHUNK_AFTER_COMPLETE,
+            ViolationKind.DUPLICATE_COMPLETE,
+            ViolationKind.UNEXPECTED_START,
+        ]
+        assert stream.reply_id is None and stream.chunks == 0 and not stream.finished
 
 
 def test_violations_count_on_the_stream_they_happened_in() -> None:
