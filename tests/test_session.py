@@ -138,6 +138,6 @@ def test_the_rest_of_a_cancelled_reply_is_not_a_violation(fixed_target: TargetPr
     waiting.join(2)
     # A chunk of the abandoned reply, arriving while the close handshake completes:
     late = b'{"type":"ai_message_chunk","message_id":"r1","content":"late "}'
-    session.on_text(late, 0.0)
+    session.frame_handler.on_text(late, 0.0)
     assert [s.outcome for s in observed.streams] == [Outcome.CANCELLED]
     assert not observed.violations
