@@ -73,9 +73,10 @@ class ViolationKind(StrEnum):
     CROSS_TALK = "cross_talk"
     #: A chunk of a reply that already completed (fresh ids per reply make it unambiguous).
     CHUNK_AFTER_COMPLETE = "chunk_after_complete"
-    #: Found by the WebSocket layer, which then fails the connection (close 1007 / 1009 / 1002):
-    #: the transport hands them over so they are counted like every other violation.
+    #: A text frame (or a close reason) that is not UTF-8.
     INVALID_UTF8 = "invalid_utf8"
+    #: Found by websockets, which then fails the connection (close 1009 / 1002): the
+    #: transport hands them over so they are counted like every other violation.
     OVERSIZED_MESSAGE = "oversized_message"
     FRAMING_ERROR = "framing_error"
 
@@ -113,13 +114,20 @@ def parse_server_frame(payload: bytes | str) -> ServerMessage | Violation:
         payload: the frame's UTF-8 bytes (or already-decoded text).
 
     Returns:
-        A :class:`ServerMessage`, or a :class:`Violation` of kind ``malformed_json``,
-        ``unknown_type`` or ``missing_id``. Never raises on bad input: a load test must count
-        a misbehaving server, not crash on it.
+        A :class:`ServerMessage`, or a :class:`Violation` of kind ``invalid_utf8``,
+        ``malformed_json``, ``unknown_type`` or ``missing_id``. Never raises on bad input: a
+        load test must count a misbehaving server, not crash on it.
     """
+    if not isinstance(payload, str):
+        # Decoded here, strictly, rather than by json.loads: that would guess UTF-16 or -32
+        # from the first bytes, and a text frame is UTF-8 or broken (RFC 6455 §5.6).
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Violation(ViolationKind.INVALID_UTF8, f"{exc.reason} at byte {exc.start}")
     try:
         data = json.loads(payload)
-    except ValueError:  # also UnicodeDecodeError
+    except ValueError:
         return Violation(ViolationKind.MALFORMED_JSON, _preview(payload))
     if not isinstance(data, dict):
         return Violation(ViolationKind.MALFORMED_JSON, f"not an object: {_preview(payload)}")

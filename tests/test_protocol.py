@@ -51,8 +51,11 @@ class TestParsing:
     def test_malformed_json_is_a_violation_not_an_exception(self) -> None:
         assert parse_server_frame(b'{"type": "ai_mess').kind is ViolationKind.MALFORMED_JSON
 
-    def test_invalid_utf8_is_malformed(self) -> None:
-        assert parse_server_frame(b"\xff\xfe{}").kind is ViolationKind.MALFORMED_JSON
+    def test_invalid_utf8_is_its_own_kind(self) -> None:
+        # b"\xff\xfe" is a UTF-16 byte-order mark: json.loads would guess UTF-16, but a text
+        # frame is UTF-8 or broken.
+        assert parse_server_frame(b"\xff\xfe{}").kind is ViolationKind.INVALID_UTF8
+        assert parse_server_frame(b'{"content": "\xc3"}').kind is ViolationKind.INVALID_UTF8
 
     def test_json_that_is_not_an_object_is_malformed(self) -> None:
         assert parse_server_frame(b"[1, 2]").kind is ViolationKind.MALFORMED_JSON
