@@ -8,6 +8,14 @@ moment its bytes were read, and hands it to a :class:`FrameHandler` *inline*: no
 extra context switch per chunk (see ``bench/transport_dispatch.py``). The handler does the
 per-chunk work and wakes its user greenlet once per stream.
 
+Opening is timed as the contract says: the name is resolved first (gevent's resolver), so
+``connect_ms`` runs from the TCP connect to the accepted handshake and the lookup is kept apart
+(``dns_ms``). Every wait is bounded and classified: a TCP connect that never completes is
+``connect_timeout``, an accepted TCP connection with no handshake answer is ``timeout``, and the
+whole open stays within ``open_timeout_s``. Once a close has begun (ours, the server's, or
+websockets failing the connection), the server has ``close_timeout_s`` to end TCP before the
+socket is dropped.
+
 Proxy settings in the environment are never read (the target is always dialled directly), and
 permessage-deflate is off unless asked for (it costs ~9 % throughput and hides wire size).
 """
@@ -28,7 +36,7 @@ import gevent.event
 import gevent.lock
 from gevent import socket, ssl
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidStatus, InvalidURI
+from websockets.exceptions import InvalidStatus, InvalidURI, PayloadTooBig, ProtocolError
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Response
@@ -37,6 +45,7 @@ from websockets.uri import WebSocketURI, parse_uri
 
 from loadtest import __version__
 from loadtest.errors import HandshakeError, TransportError, UsageError
+from loadtest.protocol import Violation, ViolationKind
 
 #: Close code the protocol reports when the TCP connection ended without a close frame.
 ABNORMAL_CLOSURE = int(CloseCode.ABNORMAL_CLOSURE)
@@ -71,6 +80,13 @@ class FrameHandler(Protocol):
     """Receives a connection's data frames, in the reader greenlet, in arrival order.
 
     Handlers must not block: they run in the reader greenlet, which also answers pings.
+
+    A handler may also define ``on_violation(violation: Violation, at: float) -> None``: it is
+    called when websockets itself fails the connection over what the server sent (invalid
+    UTF-8 in a text frame: ``invalid_utf8``, close 1007; a message over ``max_message_bytes``:
+    ``oversized_message``, 1009; broken framing: ``framing_error``, 1002), just before the
+    connection ends. It is optional (looked up once per connection) so that handlers written
+    before it keep working; they still see the close code in :meth:`on_close`.
     """
 
     def on_text(self, payload: bytes, at: float) -> None: ...
@@ -80,13 +96,28 @@ class FrameHandler(Protocol):
     def on_close(self, code: int, reason: str, at: float) -> None: ...
 
 
+def _violation_of(parser_exc: BaseException) -> Violation | None:
+    """The violation behind websockets failing a connection, or ``None`` for a plain EOF."""
+    if isinstance(parser_exc, UnicodeDecodeError):
+        return Violation(ViolationKind.INVALID_UTF8, f"{parser_exc.reason} at {parser_exc.start}")
+    if isinstance(parser_exc, PayloadTooBig):
+        return Violation(ViolationKind.OVERSIZED_MESSAGE, str(parser_exc)[:80])
+    if isinstance(parser_exc, EOFError):
+        return None
+    if isinstance(parser_exc, ProtocolError):
+        return Violation(ViolationKind.FRAMING_ERROR, str(parser_exc)[:80])
+    return Violation(ViolationKind.FRAMING_ERROR, type(parser_exc).__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:
     """How to open a connection.
 
     Attributes:
         headers: extra handshake headers (``X-API-Key``…). Never logged.
-        open_timeout_s: TCP connect + TLS + handshake, together.
+        open_timeout_s: DNS + TCP connect + TLS + handshake, together.
+        close_timeout_s: once a close has begun, how long the server has to end TCP before
+            the socket is dropped (a server that never answers a close costs no more).
         insecure: skip certificate verification for ``wss://`` (self-signed test targets).
         ca_file: trust this PEM bundle in addition to nothing else (a private CA).
         compression: offer permessage-deflate.
@@ -95,6 +126,7 @@ class ConnectOptions:
 
     headers: Mapping[str, str] = field(default_factory=dict)
     open_timeout_s: float = 10.0
+    close_timeout_s: float = 2.0
     insecure: bool = False
     ca_file: str | None = None
     compression: bool = False
@@ -123,7 +155,7 @@ def parse_ws_url(url: str) -> WebSocketURI:
 
 
 def _classify_os_error(exc: BaseException) -> str:
-    if isinstance(exc, stdlib_socket.timeout | TimeoutError | gevent.Timeout):
+    if isinstance(exc, stdlib_socket.timeout | TimeoutError):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
@@ -134,6 +166,50 @@ def _classify_os_error(exc: BaseException) -> str:
     if isinstance(exc, ConnectionResetError | BrokenPipeError | EOFError):
         return "reset"
     return "error"
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[tuple]:
+    """Look the host up (gevent's resolver, cooperative), within the open's deadline.
+
+    Raises:
+        HandshakeError: ``dns`` (no such name, or no answer in time).
+    """
+    try:
+        with gevent.Timeout(max(0.0, deadline - perf_counter()),
+                            HandshakeError("dns", "lookup timed out")):
+            addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise HandshakeError("dns", type(exc).__name__) from None
+    if not addresses:
+        raise HandshakeError("dns", "no address")
+    return addresses
+
+
+def _connect(addresses: list[tuple], deadline: float) -> socket.socket:
+    """TCP connect to the first address that accepts, within the open's deadline.
+
+    Raises:
+        HandshakeError: ``connect_timeout`` (no SYN-ACK in time: a dead host, a full
+            backlog), ``refused``, or another network failure class.
+    """
+    failure: HandshakeError | None = None
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        remaining = max(0.0, deadline - perf_counter())
+        try:
+            with gevent.Timeout(remaining, HandshakeError(
+                "connect_timeout", f"TCP connect not completed within {remaining:.3g} s"
+            )):
+                sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            failure = HandshakeError(_classify_os_error(exc), type(exc).__name__)
+        except BaseException:
+            sock.close()
+            raise
+    assert failure is not None
+    raise failure
 
 
 class WebSocketConnection:
@@ -151,6 +227,8 @@ class WebSocketConnection:
         *,
         connect_started_at: float,
         handshake_done_at: float,
+        dns_ms: float = 0.0,
+        close_timeout_s: float = 2.0,
     ) -> None:
         self._sock = sock
         self._protocol = protocol
@@ -160,6 +238,13 @@ class WebSocketConnection:
         self._fragment_opcode: Opcode | None = None
         self.connect_started_at = connect_started_at
         self.handshake_done_at = handshake_done_at
+        #: Name lookup before the TCP connect, in milliseconds (kept out of ``connect_ms``).
+        self.dns_ms = dns_ms
+        self._close_timeout_s = close_timeout_s
+        self._on_violation: Callable[[Violation, float], None] | None = getattr(
+            handler, "on_violation", None
+        )
+        self._failure_reported = False
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = gevent.event.Event()
@@ -200,30 +285,36 @@ class WebSocketConnection:
             request.headers[name] = value
         protocol.send_request(request)
 
+        deadline = perf_counter() + options.open_timeout_s
+        dns_started = perf_counter()
+        addresses = _resolve(uri.host, uri.port, deadline)
+        dns_ms = (perf_counter() - dns_started) * 1000.0
         started = perf_counter()
-        sock: socket.socket | None = None
+        sock = _connect(addresses, deadline)
         try:
-            with gevent.Timeout(options.open_timeout_s):
-                sock = socket.create_connection((uri.host, uri.port))
+            late = HandshakeError(
+                "timeout", f"TCP accepted, no handshake answer within {options.open_timeout_s:g} s"
+            )
+            with gevent.Timeout(max(0.0, deadline - perf_counter()), late):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if uri.secure:
                     sock = build_ssl_context(options).wrap_socket(sock, server_hostname=uri.host)
                 for data in protocol.data_to_send():
                     sock.sendall(data)
                 early_frames, at = cls._read_handshake(sock, protocol)
-        except (OSError, gevent.Timeout, EOFError) as exc:
-            if sock is not None:
-                sock.close()
+        except (OSError, EOFError) as exc:
+            sock.close()
             raise HandshakeError(_classify_os_error(exc), type(exc).__name__) from None
         except BaseException:  # HandshakeError, or a kill (GreenletExit) mid-handshake
-            if sock is not None:
-                sock.close()
+            sock.close()
             raise
 
         connection = cls(
-            sock, protocol, handler, connect_started_at=started, handshake_done_at=at
+            sock, protocol, handler, connect_started_at=started, handshake_done_at=at,
+            dns_ms=dns_ms, close_timeout_s=options.close_timeout_s,
         )
         connection._dispatch(early_frames, at)
+        connection._report_failure(at)
         connection._reader = gevent.spawn(connection._read_loop)
         return connection
 
@@ -265,20 +356,30 @@ class WebSocketConnection:
                 raise TransportError(f"send failed: {type(exc).__name__}") from None
         return sent_at
 
-    def close(self, code: int = 1000, reason: str = "", timeout_s: float = 2.0) -> None:
-        """Close politely: send a close frame, wait for the server to end TCP, then let go."""
+    def close(self, code: int = 1000, reason: str = "", timeout_s: float | None = None) -> None:
+        """Close politely: send a close frame, wait for the server to end TCP, then let go.
+
+        Returns within about ``timeout_s`` (default: the connection's ``close_timeout_s``)
+        whatever the server does: one that never answers, or never reads, is reset.
+        """
         if self.closed.is_set():
             return
-        with self._write_lock:
+        timeout_s = self._close_timeout_s if timeout_s is None else timeout_s
+        deadline = perf_counter() + timeout_s
+        # A send stuck on a server that stopped reading holds the lock: do not wait behind it.
+        if not self._write_lock.acquire(timeout=timeout_s):
+            self.abort()
+            return
+        try:
             if self._protocol.state is State.OPEN:
                 self._protocol.send_close(code, reason)
-                try:
+                with contextlib.suppress(OSError), gevent.Timeout(timeout_s, False):
                     for data in self._protocol.data_to_send():
                         if data:
                             self._sock.sendall(data)
-                except OSError:
-                    pass
-        if not self.closed.wait(timeout_s):
+        finally:
+            self._write_lock.release()
+        if not self.closed.wait(max(0.0, deadline - perf_counter())):
             self.abort()
 
     def discard(self) -> None:
@@ -311,10 +412,16 @@ class WebSocketConnection:
                 events = protocol.events_received()
                 if events:
                     self._dispatch(events, at)
+                if protocol.parser_exc is not None and not self._failure_reported:
+                    self._report_failure(at)
                 if protocol.writes:
                     self._flush_protocol_writes()
                 if not received or protocol.state is State.CLOSED:
                     break
+                if protocol.state is State.CLOSING and sock.timeout is None:
+                    # The server now owes us the end of TCP; one that never sends it must
+                    # not keep this socket (and greenlet) forever. A timeout is an OSError.
+                    sock.settimeout(self._close_timeout_s)
         finally:
             self._finish(perf_counter())
 
@@ -355,12 +462,28 @@ class WebSocketConnection:
             else:
                 handler.on_binary(payload, at)
 
+    def _report_failure(self, at: float) -> None:
+        """Hand the handler the violation for which websockets failed the connection, once."""
+        parser_exc = self._protocol.parser_exc
+        if parser_exc is None or self._failure_reported:
+            return
+        self._failure_reported = True
+        violation = _violation_of(parser_exc)
+        if violation is not None and self._on_violation is not None and not self._silent:
+            self._on_violation(violation, at)
+
     def _finish(self, at: float) -> None:
         if self.closed.is_set():
             return
-        received = self._protocol.close_rcvd
+        protocol = self._protocol
+        received = protocol.close_rcvd
+        sent = protocol.close_sent
         if received is not None:
             self.close_code, self.close_reason = int(received.code), received.reason
+        elif sent is not None and self._failure_reported:
+            # We failed the connection (1007, 1009, 1002): that code says why it ended,
+            # whatever the server did after; a plain 1006 would hide it.
+            self.close_code, self.close_reason = int(sent.code), sent.reason
         else:
             self.close_code, self.close_reason = ABNORMAL_CLOSURE, ""
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import gevent.event
 import pytest
 import trustme
 
+import loadtest.transport as transport_module
 from loadtest.errors import HandshakeError
 from loadtest.protocol import MessageType, encode_message
 from loadtest.target.process import TargetProcess
@@ -174,3 +176,67 @@ def test_permessage_deflate_is_offered_only_when_asked(target: TargetProcess) ->
             assert frames.complete.wait(5)
         finally:
             connection.close()
+
+
+class TestBoundedOpen:
+    """Every wait of an open is bounded by ``open_timeout_s`` and classified by what lacked."""
+
+    def test_a_tcp_connect_that_never_completes_is_a_connect_timeout(self) -> None:
+        # A listener whose backlog is full and never accepted: the kernel drops further SYNs.
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            port = listener.getsockname()[1]
+            fillers = [socket.socket() for _ in range(3)]
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            try:
+                started = time.perf_counter()
+                with pytest.raises(HandshakeError) as caught:
+                    WebSocketConnection.open(f"ws://127.0.0.1:{port}/ws", Frames(),
+                                             ConnectOptions(open_timeout_s=0.3))
+                elapsed = time.perf_counter() - started
+            finally:
+                for filler in fillers:
+                    filler.close()
+        assert caught.value.kind == "connect_timeout"
+        assert 0.25 <= elapsed < 1.0
+
+    def test_tcp_accepted_but_no_handshake_answer_keeps_the_timeout_label(self) -> None:
+        # Listening but never accepting: the kernel completes TCP, nobody answers HTTP.
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            port = listener.getsockname()[1]
+            started = time.perf_counter()
+            with pytest.raises(HandshakeError) as caught:
+                WebSocketConnection.open(f"ws://127.0.0.1:{port}/ws", Frames(),
+                                         ConnectOptions(open_timeout_s=0.3))
+            elapsed = time.perf_counter() - started
+        assert caught.value.kind == "timeout"
+        assert 0.25 <= elapsed < 1.0
+
+    def test_an_unknown_name_is_a_dns_failure(self) -> None:
+        with pytest.raises(HandshakeError) as caught:
+            WebSocketConnection.open("ws://no-such-host.invalid/ws", Frames(), AUTH)
+        assert caught.value.kind == "dns"
+
+
+def test_connect_ms_starts_at_tcp_connect_and_dns_is_timed_apart(
+    target: TargetProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookup_s = 0.2
+    real_getaddrinfo = transport_module.socket.getaddrinfo
+
+    def slow_getaddrinfo(*args: object, **kwargs: object) -> list:
+        gevent.sleep(lookup_s)  # a slow resolver is the point of this test
+        return real_getaddrinfo(*args, **kwargs)
+
+    monkeypatch.setattr(transport_module.socket, "getaddrinfo", slow_getaddrinfo)
+    connection = WebSocketConnection.open(ws_url(target), Frames(), AUTH)
+    try:
+        assert connection.dns_ms >= lookup_s * 1000
+        assert 0 < connection.connect_ms < lookup_s * 1000
+    finally:
+        connection.close()
