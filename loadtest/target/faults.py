@@ -20,6 +20,7 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
     "reset": ("abort the TCP connection mid-stream (RST, no close frame)", "RATE"),
     "stall": ("pause a stream for MS milliseconds mid-stream", "RATE:MS"),
     "error": ("send an `error` frame instead of a reply", "RATE"),
+    "lose": ("lose the `user_message`: no reply at all (no start, chunk or complete)", "RATE"),
     "refuse": ("refuse the WebSocket handshake with HTTP 503", "RATE"),
     "slow_handshake": ("delay the handshake answer by MS milliseconds", "RATE:MS"),
     "swallow_pong": ("answer no app-level `ping` with a `pong`", "RATE"),
@@ -34,7 +35,8 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_OVERSIZED_BYTES = 1024 * 1024  # content alone at websockets' default max_size
-TERMINAL_FAULTS = ("error", "drop", "reset", "expire_token")  # precedence when several hit
+# Precedence when several hit. A lost message has no reply for another fault to strike.
+TERMINAL_FAULTS = ("lose", "error", "drop", "reset", "expire_token")
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,8 @@ def roll_stream_faults(faults: Mapping[str, Fault], rng: random.Random) -> Strea
     """Decide which faults hit one stream.
 
     Terminal faults are rolled in the order of :data:`TERMINAL_FAULTS` and the first hit wins,
-    so ``error=1`` with ``drop=1`` always gives an error frame.
+    so ``error=1`` with ``drop=1`` always gives an error frame. Only configured kinds roll, so
+    adding a kind never changes the dice of a seeded run that does not use it.
     """
     if not faults:
         return NO_STREAM_FAULTS

@@ -138,6 +138,11 @@ async def _generate(conn: ConsultationConnection, message: UserMessage, faults: 
     for kind in record.faults:
         ctx.count_fault(kind)
 
+    if faults.terminal == "lose":
+        # As if the message never reached the model: nothing at all is sent for it, and the
+        # next message is served as usual (one reply at a time).
+        return "lost"
+
     frozen_s = ctx.settings.frozen_until - loop.time()
     delay = max(begin + plan.start_s - loop.time(), frozen_s)
     if faults.terminal == "error":

@@ -69,6 +69,57 @@ def test_error_replaces_the_reply_with_an_error_frame(target):
     assert frames[0]["code"] == "injected_error"
 
 
+def test_lose_answers_a_message_with_nothing_and_the_next_one_as_usual(target):
+    with target.connect() as ws:
+        with fault(target, "lose", "1"):
+            target.send_user_message(ws, "lost")
+            assert target.read_reply(ws, timeout=0.3) == []  # not a start, not a chunk
+        target.send_user_message(ws, "after")
+        frames = target.read_reply(ws)
+    assert target.types_of(frames)[0] == "ai_message_start"
+    assert target.types_of(frames)[-1] == "ai_message_complete"
+
+
+def counting_completes(expected: int):
+    """A ``read_until`` stop: true at the ``expected``-th ``ai_message_complete``."""
+    seen = 0
+
+    def stop(frame) -> bool:
+        nonlocal seen
+        seen += frame.get("type") == "ai_message_complete"
+        return seen >= expected
+
+    return stop
+
+
+def test_lost_messages_are_seeded_and_in_the_ground_truth(start_target, tmp_path):
+    messages = 20
+
+    def lost_ids(path) -> list[str]:
+        target = start_target([*FIXED, "--fault", "lose=0.3", "--seed", "11",
+                               "--ground-truth", str(path)])
+        with target.connect() as ws:
+            for n in range(messages):
+                target.send_user_message(ws, f"m{n}")
+            # The ground truth is flushed every second: its 20th stream line is the event.
+            deadline = time.monotonic() + 5
+            while path.read_text().count('"event":"stream"') < messages:
+                assert time.monotonic() < deadline, "streams never reached the ground truth"
+                time.sleep(0.05)
+            streams = [json.loads(line) for line in path.read_text().splitlines()]
+            streams = [r for r in streams if r["event"] == "stream"]
+            lost = [r for r in streams if r["outcome"] == "lost"]
+            answered = target.types_of(target.read_until(
+                ws, counting_completes(messages - len(lost)))).count("ai_message_complete")
+        assert all(r["faults"] == ["lose"] and r["message_id"] is None for r in lost)
+        assert answered == messages - len(lost)  # every other message was answered
+        return [r["client_message_id"] for r in lost]
+
+    first = lost_ids(tmp_path / "a.jsonl")
+    assert 1 <= len(first) <= 15
+    assert lost_ids(tmp_path / "b.jsonl") == first  # same seed, same messages lost
+
+
 def test_stall_pauses_the_middle_of_the_stream(target):
     with fault(target, "stall", "1:150"), target.connect() as ws:
         target.send_user_message(ws, "s")
@@ -136,8 +187,8 @@ def test_refuse_and_slow_handshakes(target):
 
 def test_faults_are_counted(target):
     injected = target.process.stats()["faults_injected"]
-    for kind in ("drop", "reset", "stall", "error", "refuse", "slow_handshake", "swallow_pong",
-                 "malformed", "binary", "oversized", "chunk_before_start",
+    for kind in ("drop", "reset", "stall", "error", "lose", "refuse", "slow_handshake",
+                 "swallow_pong", "malformed", "binary", "oversized", "chunk_before_start",
                  "duplicate_complete", "expire_token"):
         assert injected[kind] >= 1, kind
 
