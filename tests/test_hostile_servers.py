@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter
 
 import gevent
@@ -29,6 +29,7 @@ from loadtest.protocol import (
     encode_message,
     parse_server_frame,
 )
+from loadtest.session import ConsultationSession, Endpoints, SessionConfig
 from loadtest.transport import ConnectOptions, WebSocketConnection
 from tests.hostile_server import FLOOD_CHUNKS, OVERSIZED_BYTES, HostileServer, RawServer
 
@@ -192,3 +193,67 @@ def test_close_returns_in_time_against_a_server_that_ignores_it() -> None:
         assert perf_counter() - started < 1.0
         assert conversation.closed.is_set() and conversation.close_code == 1006
         assert not connection.is_open
+
+
+# -- through a whole session (its stable public API) --------------------------------------
+
+
+class Observed:
+    """A SessionObserver that keeps streams, violations and close codes."""
+
+    def __init__(self) -> None:
+        self.streams: list[Stream] = []
+        self.violations: Counter[ViolationKind] = Counter()
+        self.disconnects: list[int] = []
+
+    def stream_finished(self, stream: Stream) -> None:
+        self.streams.append(stream)
+
+    def violation(self, kind: ViolationKind) -> None:
+        self.violations[kind] += 1
+
+    def disconnected(self, close_code: int) -> None:
+        self.disconnects.append(close_code)
+
+    def __getattr__(self, name: str) -> Callable[..., None]:  # everything else: ignored
+        return lambda *args, **kwargs: None
+
+
+def session_reply(server: HostileServer, script: str, **overrides: object
+                  ) -> tuple[Observed, Stream]:
+    settings: dict[str, object] = dict(
+        endpoints=Endpoints.from_base_url(server.url(script)), consultation_id="c1",
+        stream_timeout_s=WAIT_S, heartbeat_interval_s=None, connect=OPTIONS)
+    settings.update(overrides)
+    observed = Observed()
+    session = ConsultationSession(SessionConfig(**settings), observed)  # type: ignore[arg-type]
+    session.start()
+    try:
+        stream = session.send_user_message("Hi")
+    finally:
+        session.close()
+    return observed, stream
+
+
+def test_a_session_times_out_a_server_that_never_replies(server: HostileServer) -> None:
+    observed, stream = session_reply(server, "mute", stream_timeout_s=0.3)
+    assert (stream.outcome, stream.error_kind) == (Outcome.FAILED, "timeout")
+    assert observed.streams == [stream]
+
+
+def test_a_session_takes_a_flood_of_chunks(server: HostileServer) -> None:
+    observed, stream = session_reply(server, "flood")
+    assert stream.outcome is Outcome.COMPLETED and stream.chunks == FLOOD_CHUNKS
+    assert observed.violations == Counter()
+
+
+def test_a_session_survives_an_oversized_message_as_close_1009(server: HostileServer) -> None:
+    observed, stream = session_reply(server, "oversized")
+    assert (stream.outcome, stream.close_code) == (Outcome.FAILED, 1009)
+    assert 1009 in observed.disconnects
+
+
+@pytest.mark.xfail(reason="the session must implement FrameHandler.on_violation", strict=False)
+def test_a_session_counts_an_oversized_message_as_a_violation(server: HostileServer) -> None:
+    observed, _ = session_reply(server, "oversized")
+    assert observed.violations == Counter({ViolationKind.OVERSIZED_MESSAGE: 1})
