@@ -165,6 +165,12 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
 
 
 def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo: TextIO) -> int:
+    from loadtest.redaction import Redactor
+
+    # The last line of defence: Locust's process scrubs its log records itself, but not what
+    # is printed straight to its stdout or stderr (gevent's tracebacks, warnings, print()).
+    # Everything it writes passes here, so scrub each line before it reaches a file or screen.
+    redactor = Redactor.from_environment(env)
     process = subprocess.Popen(
         command,
         env=dict(env),
@@ -183,7 +189,8 @@ def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo
     try:
         assert process.stdout is not None
         with log_path.open("w") as log:
-            for line in process.stdout:
+            for raw in process.stdout:
+                line = redactor.scrub(raw)
                 log.write(line)
                 if line.startswith(ECHO_PREFIXES):
                     echo.write(line)

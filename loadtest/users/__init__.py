@@ -15,6 +15,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.errors import LoadtestError, UsageError
+from loadtest.redaction import Redactor, install_log_redaction, scrub_console
 from loadtest.users.arrival import ArrivalUser
 from loadtest.users.chat import ChatUser, ConsultationUser
 from loadtest.users.collector import RunCollector
@@ -22,6 +23,11 @@ from loadtest.users.context import UserContext
 from loadtest.users.options import add_options
 
 __all__ = ["ChatUser", "ConsultationUser"]
+
+# Before anything logs a secret: Locust creates its handlers only after importing the
+# locustfile, and every handler (Locust's, ours, websockets', at any level) formats records made
+# by this factory, so none writes a key, password or token. Forked workers inherit it.
+_LOG_REDACTION = install_log_redaction(Redactor.from_environment())
 
 
 def check_load_model(environment: Any) -> None:
@@ -51,6 +57,13 @@ def _on_init(environment: Any, **_: Any) -> None:
     # Imports before this point can take seconds without the event loop running, leaving its
     # cached clock stale: Locust's run-time timer, armed next, would then fire early.
     gevent.get_hub().loop.update_now()
+    # Take the record factory back if a plugin replaced it since the import; and Locust's own
+    # secret option (the web UI's user:password) is known only now. The console is wrapped
+    # here, in a Locust process only, not at import (a test process imports this package).
+    redactor = install_log_redaction(_LOG_REDACTION.redactor).redactor
+    web_auth = getattr(environment.parsed_options, "web_auth", None) or ""
+    redactor.add(web_auth, web_auth.partition(":")[2])
+    scrub_console(redactor)
     runner = environment.runner
     try:
         if not isinstance(runner, WorkerRunner):
