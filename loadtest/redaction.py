@@ -10,7 +10,7 @@ libraries under it are chatty at DEBUG: the ``websockets`` client logs its reque
 * **shaped** ones, made at run time (minted or logged-in tokens): anything that looks like a
   JWT, the value of a ``token=`` / ``api_key=`` / ``password=`` parameter, the value of an
   ``X-API-Key`` / ``Authorization`` / ``Cookie`` header, and the JSON value of keys such as
-  ``"password"``, ``"access_token"``, ``"refresh_token"``.
+  ``"password"``, ``"access_token"``, ``"refresh_token"``, and the password in a URL.
 
 Each is replaced by :data:`REDACTED`. :func:`install_log_redaction` makes every log record of
 the process scrub itself when a handler formats it, whichever handler that is and whenever it
@@ -73,18 +73,22 @@ _PARAM = (
 # Name: value, as a header line: the value runs to the end of the line ("Bearer x" included).
 _HEADER = rf"(?P<hname>(?<![\w-])(?:{_SECRET_NAMES}))[ \t]*:[ \t]*(?![\"'\s])(?P<hval>[^\r\n]+)"
 
-_SHAPES = re.compile(rf"(?P<jwt>{_JWT})|{_QUOTED_PAIR}|{_PARAM}|{_HEADER}", re.IGNORECASE)
-# Every shape contains one of these (lowercased) or a JWT's "eyJ". Looking for them first costs
-# about 1 µs a line where the patterns cost 50: websockets logs every frame at DEBUG, and
-# almost none of those lines names a secret.
-_SHAPE_HINTS = ("token", "key", "passw", "pwd", "secret", "authori", "cookie")
+# The password of a URL's user info: wss://user:password@host.
+_USERINFO = r"(?<=://)[^/\s:@]+:(?P<uval>[^@\s/]+)(?=@)"
+
+_SHAPES = re.compile(rf"(?P<jwt>{_JWT})|{_QUOTED_PAIR}|{_PARAM}|{_HEADER}|{_USERINFO}",
+                     re.IGNORECASE)
+# Every shape contains one of these (lowercased), a JWT's "eyJ" or a URL's "://". Looking for
+# them first costs about 1 µs a line where the patterns cost 50: websockets logs every frame
+# at DEBUG, and almost none of those lines names a secret.
+_SHAPE_HINTS = ("token", "key", "passw", "pwd", "secret", "authori", "cookie", "://")
 
 
 def _replace_shape(match: re.Match[str]) -> str:
     """Keep the name (so a reader knows what was there), drop the value."""
     if match.group("jwt") is not None:
         return REDACTED
-    for value in ("qval", "pval", "hval"):
+    for value in ("qval", "pval", "hval", "uval"):
         if match.group(value) is not None:
             start, end = match.span(value)
             whole = match.group(0)

@@ -64,7 +64,13 @@ class TestShapes:
         assert redactor.scrub("[('X-API-Key', 'k1'), ('Host', 'h')]") == (
             f"[('X-API-Key', '{REDACTED}'), ('Host', 'h')]")
 
+    def test_the_password_of_a_url(self) -> None:
+        assert redactor.scrub("--host wss://coach:pw1@api.example.com/ws") == (
+            f"--host wss://coach:{REDACTED}@api.example.com/ws")
+
     @pytest.mark.parametrize("line", [
+        "against http://127.0.0.1:38239 (embedded target)",
+        "wss://user@host.example.com:443/ws",
         "> Sec-WebSocket-Key: PlMalzFgIfDKStdGdfQW/w==",
         "< Sec-WebSocket-Accept: uaitUyFxGpKVmizswdohxLG+Rk4=",
         "> GET /ws/consultation?consultation_id=loadtest-user-0.859c HTTP/1.1",
