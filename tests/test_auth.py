@@ -21,12 +21,16 @@ from loadtest.auth import (
     Token,
     TokenFile,
     TokenSource,
+    api_key_from_environment,
+    choose_token_source,
     http_base_url,
     jwt_expiry,
     load_login_file,
     token_source_from_options,
+    without_token_sources,
 )
 from loadtest.errors import AuthError, LoadtestError, UsageError
+from loadtest.rest import RestError
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long!"
 NOW = 1_700_000_000.0  # fixed, in the past: tests never read the clock
@@ -196,10 +200,19 @@ class TestLoginFile:
         path.write_text(
             "# test accounts\nalice@example.com,pa,ss,word\n\n bob@example.com , pw2 \n"
         )
-        assert load_login_file(path) == [
-            ("alice@example.com", "pa,ss,word"),
-            ("bob@example.com", "pw2"),
+        credentials = load_login_file(path)
+        assert [(c.email, c.password, c.name) for c in credentials] == [
+            ("alice@example.com", "pa,ss,word", "logins.csv:2"),
+            ("bob@example.com", "pw2", "logins.csv:4"),
         ]
+
+    def test_a_credential_is_shown_by_its_line_never_its_email_or_password(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "logins.csv"
+        path.write_text("alice@example.com,hunter2\n")
+        [credential] = load_login_file(path)
+        assert repr(credential) == "Credential(logins.csv:1)"
 
     @pytest.mark.parametrize("bad", ["no-comma-hunter2", ",hunter2", "carol@example.com,"])
     def test_malformed_line_names_the_line_never_the_password(
@@ -218,6 +231,57 @@ class TestLoginFile:
         (tmp_path / "empty.csv").write_text("# nothing\n")
         with pytest.raises(UsageError, match="no credentials"):
             load_login_file(tmp_path / "empty.csv")
+
+
+class TestOneTokenSourceRule:
+    """The rule the CLI, the launcher and the scenarios share (loadtest.auth.environment)."""
+
+    def test_nothing_typed_and_nothing_set_means_no_auth(self) -> None:
+        assert choose_token_source({}, environ={}) is None
+
+    def test_one_typed_beats_any_in_the_environment(self) -> None:
+        stale = {"LOADTEST_JWT_SECRET": "stale", "LOADTEST_TOKEN": "x"}
+        choice = choose_token_source({"tokens_file": "t.txt"}, environ=stale)
+        assert choice is not None and choice.name == "tokens_file"
+        assert not choice.from_environment
+
+    def test_empty_environment_values_count_as_unset(self) -> None:
+        environ = {"LOADTEST_TOKEN": "", "LOADTEST_LOGIN_FILE": "", "LOADTEST_JWT_SECRET": SECRET}
+        choice = choose_token_source({}, environ)
+        assert choice is not None and choice.name == "jwt_secret" and choice.from_environment
+
+    def test_an_empty_typed_value_is_a_mistake_not_a_request_for_no_auth(self) -> None:
+        with pytest.raises(UsageError, match="--token is empty"):
+            choose_token_source({"token": ""}, environ={"LOADTEST_JWT_SECRET": SECRET})
+
+    def test_two_in_the_environment_are_named_by_variable_never_by_value(self) -> None:
+        environ = {"LOADTEST_TOKEN": "tok-secret", "LOADTEST_JWT_SECRET": SECRET}
+        with pytest.raises(UsageError) as info:
+            choose_token_source({}, environ)
+        assert str(info.value) == (
+            f"{CHOOSE_ONE}; got LOADTEST_TOKEN, LOADTEST_JWT_SECRET from the environment"
+        )
+        assert_one_line_without(info.value, "tok-secret", SECRET)
+
+    def test_a_choice_travels_to_a_child_as_its_one_variable(self) -> None:
+        choice = choose_token_source({"login_file": "logins.csv"}, environ={})
+        assert choice is not None
+        assert choice.environment() == {"LOADTEST_LOGIN_FILE": str(Path("logins.csv").resolve())}
+        assert "logins.csv" not in repr(choice)
+        parent = {"LOADTEST_JWT_SECRET": "stale", "LOADTEST_API_KEY": "k", "PATH": "/bin"}
+        assert without_token_sources(parent) == {"LOADTEST_API_KEY": "k", "PATH": "/bin"}
+
+    def test_the_api_key_variable_counts_empty_as_unset(self) -> None:
+        assert api_key_from_environment({"LOADTEST_API_KEY": ""}) is None
+        assert api_key_from_environment({"LOADTEST_API_KEY": "k"}) == "k"
+
+
+def test_the_package_still_exports_every_name_it_had() -> None:
+    import loadtest.auth
+
+    for name in loadtest.auth.__all__:
+        assert getattr(loadtest.auth, name) is not None
+    assert sorted(loadtest.auth.__all__) == sorted(loadtest.auth._HOMES)
 
 
 class TestFromOptions:
@@ -256,7 +320,7 @@ class TestFromOptions:
     def test_more_than_one_is_a_usage_error_without_secrets(self) -> None:
         with pytest.raises(UsageError) as info:
             token_source_from_options(token="tok-secret", jwt_secret=SECRET, environ={})
-        assert str(info.value) == CHOOSE_ONE
+        assert str(info.value) == f"{CHOOSE_ONE}; got --token, --jwt-secret"
         assert_one_line_without(info.value, "tok-secret", SECRET)
         environ = {"LOADTEST_TOKEN": "tok-secret", "LOADTEST_JWT_SECRET": SECRET}
         with pytest.raises(UsageError) as info:
@@ -411,7 +475,30 @@ class TestLoginTokens:
             source.token_for(0)
         assert "401" in str(info.value)
         assert info.value.status == 401
-        assert_one_line_without(info.value, "wrong-PASSWORD")
+        assert (info.value.call, info.value.kind) == ("POST /auth/login", "401")
+        assert "credential 1" in str(info.value), "named by its place, not its email"
+        assert_one_line_without(info.value, "wrong-PASSWORD", "alice@example.com")
+
+    def test_a_refusal_from_a_login_file_names_its_line(
+        self, auth_server: str, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "logins.csv"
+        path.write_text("# staging\nalice@example.com,wrong-PASSWORD\n")
+        source = LoginTokens(auth_server, load_login_file(path), "key-123")
+        with pytest.raises(AuthRefused) as info:
+            source.token_for(0)
+        assert "logins.csv:2" in str(info.value)
+        assert_one_line_without(info.value, "wrong-PASSWORD", "alice@example.com")
+
+    def test_login_failures_are_rest_errors_to_count_by_call_and_kind(
+        self, auth_server: str
+    ) -> None:
+        source = LoginTokens(auth_server, CREDENTIALS, api_key="key-123")
+        with pytest.raises(RestError) as info:
+            source.refresh(0, Token("old-access", NOW, refresh_token="server-error"))
+        assert isinstance(info.value, AuthError), "and still an AuthError for older callers"
+        assert info.value.failure == "POST /auth/refresh 503"
+        assert info.value.elapsed_ms >= 0
 
     def test_api_key_is_sent_and_never_shown(self, auth_server: str) -> None:
         source = LoginTokens(auth_server, CREDENTIALS, api_key="wrong-key-456")
