@@ -55,3 +55,33 @@ class ArrivalSchedule:
         while True:
             moment += rng.expovariate(self.rate_per_s)
             yield moment
+
+
+#: The golden ratio's fractional part: successive multiples spread over [0, 1) as evenly as
+#: any sequence can without knowing how many there will be.
+_GOLDEN_FRACTION = 0.6180339887498949
+
+
+def fleet_phase(local_index: int, users: int, worker_index: int, workers: int | None) -> float:
+    """Where in one gap a generator's constant schedule starts, so a fleet interleaves.
+
+    Each of ``users`` generators (across every worker) runs ``rate / users``; giving each a
+    distinct phase ``k / users`` spreads the fleet's arrivals evenly. Locust hands worker
+    ``w`` of ``W`` the users ``w, w + W, w + 2W …``, so the fleet index of this worker's
+    ``local_index``-th user is ``w + local_index * W``. When the worker count is unknown (a
+    worker on another machine), workers are offset by multiples of the golden ratio instead:
+    not even, but never in lockstep.
+
+    Args:
+        local_index: this user's number within its worker, from 0.
+        users: generators across the fleet (``-u``).
+        worker_index: Locust's index of this worker, 0 for a single process.
+        workers: how many workers share the load, if known.
+
+    Returns:
+        A fraction in ``[0, 1)``.
+    """
+    users = max(1, users)
+    if workers:
+        return ((worker_index + local_index * workers) % users) / users
+    return (local_index / users + worker_index * _GOLDEN_FRACTION) % 1.0

@@ -75,7 +75,9 @@ class TestRunAgainstTheEmbeddedTarget:
         )
         assert counts["connections_opened"] == 20
         assert summary["generator"]["saturated"] in (True, False)
-        assert summary["slo"] == {"passed": True, "checks": []}
+        assert summary["slo"]["passed"] is True and summary["slo"]["verdict"] == "pass"
+        assert [check["check"] for check in summary["slo"]["checks"]] == ["streams_completed > 0"]
+        assert summary["interrupted"] is False and summary["incomplete"] is None
         assert len(rows_of(out)) == counts["streams_started"]
         run = json.loads((out / "run.json").read_text())
         assert run["target"].startswith("http://127.0.0.1:")
@@ -85,7 +87,8 @@ class TestRunAgainstTheEmbeddedTarget:
         out = tmp_path / "run"
         secret, key = "s3cret-jwt-signing-key-0123456789abcdef", "api-key-9f8e7d6c"
         done = loadtest("run", "-u", "2", "-t", "2s", "--out", str(out),
-                        "--jwt-secret", secret, "--api-key", key)
+                        "--jwt-secret", secret, "--api-key", key,
+                        "--target-args", "--profile fixed", "--", "--think-time", "0.1")
         assert done.returncode == 0, done.stderr
         for path in out.iterdir():
             text = path.read_text(errors="replace")
@@ -146,7 +149,8 @@ def test_distributed_and_single_process_runs_agree(
 def test_a_saturated_generator_is_flagged(tmp_path: Path) -> None:
     out = tmp_path / "run"
     scenario = Path(__file__).parent / "scenarios" / "burn_cpu.py"
-    done = loadtest("run", str(scenario), "-u", "2", "-t", "3s", "--out", str(out))
+    done = loadtest("run", str(scenario), "-u", "2", "-t", "3s", "--out", str(out),
+                    "--target-args", "--profile fixed", "--", "--think-time", "0.1")
     assert done.returncode == 0, done.stderr
     generator = summary_of(out)["generator"]
     assert generator["saturated"] is True
@@ -156,7 +160,8 @@ def test_a_saturated_generator_is_flagged(tmp_path: Path) -> None:
 
 def test_a_healthy_short_run_is_not_flagged(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    done = loadtest("run", "-u", "2", "-t", "3s", "--out", str(out))
+    done = loadtest("run", "-u", "2", "-t", "3s", "--out", str(out),
+                    "--target-args", "--profile fixed", "--", "--think-time", "0.1")
     assert done.returncode == 0, done.stderr
     assert summary_of(out)["generator"]["saturated"] is False
 
@@ -168,8 +173,10 @@ def test_a_token_source_typed_on_the_command_line_beats_a_stale_environment(
     tokens.write_text("not-a-valid-token\n")
     done = loadtest("run", "-u", "1", "-t", "2s", "--out", str(tmp_path / "run"),
                     "--tokens-file", str(tokens), env={"LOADTEST_JWT_SECRET": "stale"})
-    assert done.returncode == 0, done.stderr
     assert "choose one of" not in done.stderr
+    # The file's token was used (and refused), not the stale secret: the user stops, exit 3.
+    assert done.returncode == 3, done.stderr
+    assert "refused them (POST /consultations 401" in done.stderr
 
 
 def test_run_json_redacts_secrets_but_not_lookalikes() -> None:

@@ -253,7 +253,6 @@ def test_a_session_survives_an_oversized_message_as_close_1009(server: HostileSe
     assert 1009 in observed.disconnects
 
 
-@pytest.mark.xfail(reason="the session must implement FrameHandler.on_violation", strict=False)
 def test_a_session_counts_an_oversized_message_as_a_violation(server: HostileServer) -> None:
     observed, _ = session_reply(server, "oversized")
     assert observed.violations == Counter({ViolationKind.OVERSIZED_MESSAGE: 1})

@@ -50,11 +50,13 @@ COUNTS: tuple[str, ...] = (
     "token_refreshes",
     "rest_failures",
     "connections_closed",
+    "users_stopped",
 )
 """Counter keys; summary.json ``counts`` always holds every one, as a plain int. The last
-four extend CONTRACT.md: reconnection attempts (successful or not), JWTs refreshed, failed
-REST calls (consultation create, login), and connections closed for any reason (so that
-opened − closed is the number open at any window's end)."""
+five extend CONTRACT.md: reconnection attempts (successful or not), JWTs refreshed, failed
+REST calls (consultation create, login), connections closed for any reason (so that
+opened − closed is the number open at any window's end), and users stopped for the rest of
+the run (an auth refusal: starting over would only turn the refusal into load)."""
 
 BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
     {
@@ -63,7 +65,8 @@ BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
         "protocol_violations": "by_kind",  # e.g. "cross_talk", "chunk_before_start"
         "streams_failed": "by_error_kind",  # e.g. "timeout", "error_frame", "disconnect"
         "connections_closed": "by_initiator",  # client, client_abrupt, dead_link, server
-        "rest_failures": "by_call",  # "<call> <error>", e.g. "create_consultation 503"
+        "rest_failures": "by_call",  # "<call> <error>", e.g. "POST /consultations 503"
+        "users_stopped": "by_reason",  # "auth 401", "auth 404", "auth POST /auth/login 401"
     }
 )
 """Counter key → name of its breakdown map. Only these counters accept ``by=``; summary.json

@@ -172,9 +172,14 @@ class ConnectionSupervisor:
             self._handle(events)
 
     def on_binary(self, payload: bytes, at: float) -> None:
+        self.on_violation(Violation(ViolationKind.BINARY_FRAME, f"{len(payload)} bytes"), at)
+
+    def on_violation(self, violation: Violation, at: float) -> None:
+        """A frame the transport could not hand on (binary, oversized, bad UTF-8, bad
+        framing): counted, and on the open stream too, like any other violation."""
         if self._closing:
             return
-        self._handle((Violation(ViolationKind.BINARY_FRAME, f"{len(payload)} bytes"),))
+        self._handle(self.tracker.receive(violation, at))
 
     def on_close(self, code: int, reason: str, at: float) -> None:
         self._connected.clear()

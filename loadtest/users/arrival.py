@@ -17,10 +17,11 @@ from time import perf_counter
 import gevent
 import gevent.pool
 from locust import task
+from locust.runners import WorkerRunner
 
-from loadtest.arrivals import ArrivalSchedule
+from loadtest.arrivals import ArrivalSchedule, fleet_phase
 from loadtest.errors import LoadtestError
-from loadtest.session import ConsultationSession, SessionEnded
+from loadtest.session import ConsultationSession, EndReason, SessionEnded
 from loadtest.users.chat import ConsultationUser
 from loadtest.users.recording import SessionRecorder
 
@@ -30,6 +31,8 @@ class ArrivalUser(ConsultationUser):
 
     abstract = True
     conversations: gevent.pool.Pool | None = None
+    #: Set when a conversation ended on an auth refusal: the driver stops arriving.
+    refused: EndReason | None = None
 
     def wait_time(self) -> float:
         return 0.0
@@ -41,12 +44,18 @@ class ArrivalUser(ConsultationUser):
         rate = float(options.arrival_rate)
         if rate <= 0:
             raise LoadtestError("the arrival scenario needs --arrival-rate R (per second)")
-        index = self.user_index % users
+        runner = self.environment.runner
+        workers = int(getattr(options, "processes", 0) or 0)
         schedule = ArrivalSchedule(
             rate / users,
             process=options.arrival_process,
             seed=options.seed * 7919 + self.user_index,
-            phase=index / users,
+            phase=fleet_phase(
+                self.context.next_driver_index(),
+                users,
+                int(getattr(runner, "worker_index", 0) or 0),
+                workers if workers > 0 else (None if isinstance(runner, WorkerRunner) else 1),
+            ),
         )
         pool = self.conversations = gevent.pool.Pool(max(1, int(options.max_in_flight)))
         started = perf_counter()
@@ -55,6 +64,8 @@ class ArrivalUser(ConsultationUser):
             delay = intended - perf_counter()
             if delay > 0:
                 gevent.sleep(delay)
+            if self.refused is not None:
+                self.stop_if_refused(self.refused)
             if pool.full():
                 self.collector.count("dropped_arrivals")
                 continue
@@ -78,8 +89,9 @@ class ArrivalUser(ConsultationUser):
             for turn in range(turns):
                 recorder.intended_start = intended_start if turn == 0 else None
                 session.send_user_message(self.context.prompts.next())
-        except SessionEnded:
-            pass
+        except SessionEnded as ended:
+            if ended.reason.is_auth_giveup:
+                self.refused = self.refused or ended.reason
         finally:
             session.close(wait=False)
 

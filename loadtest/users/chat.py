@@ -10,8 +10,9 @@ from typing import Any
 
 import gevent
 from locust import User, task
+from locust.exception import StopUser
 
-from loadtest.session import ConsultationSession, SessionEnded
+from loadtest.session import ConsultationSession, EndReason, SessionEnded
 from loadtest.users.collector import RunCollector
 from loadtest.users.context import UserContext
 from loadtest.users.recording import SessionRecorder
@@ -46,9 +47,22 @@ class ConsultationUser(User):
         self.session = session
         try:
             session.start()
-        except SessionEnded:
+        except SessionEnded as ended:
+            self.stop_if_refused(ended.reason)
             return None
         return session
+
+    def stop_if_refused(self, reason: EndReason | None) -> None:
+        """An auth refusal (401/403 after a refresh, 404, a refused login) ends this user for
+        the rest of the run: starting over with the same credentials would only turn the
+        refusal into load.
+
+        Raises:
+            StopUser: the session ended on an auth refusal.
+        """
+        if reason is not None and reason.is_auth_giveup:
+            self.collector.user_stopped_on_auth(reason)
+            raise StopUser()
 
     def live_session(self) -> ConsultationSession | None:
         """The current session, or a new one if it ended (as a user reopening the app)."""
@@ -81,5 +95,6 @@ class ChatUser(ConsultationUser):
                 # As a user would: wait for the reconnect, then ask again, once.
                 self.recorder.retried = True
                 session.send_user_message(prompt)
-        except SessionEnded:
+        except SessionEnded as ended:
+            self.stop_if_refused(ended.reason)
             gevent.idle()

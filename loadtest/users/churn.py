@@ -51,7 +51,8 @@ class ChurnUser(ConsultationUser):
             while perf_counter() < ends_at:
                 session.send_user_message(self.context.prompts.next())
                 gevent.sleep(min(self.context.think(), max(0.0, ends_at - perf_counter())))
-        except SessionEnded:
+        except SessionEnded as ended:
+            self.stop_if_refused(ended.reason)
             return
         finally:
             abrupt = self.context.rng.random() < self.environment.parsed_options.abrupt_share

@@ -16,9 +16,11 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust.env import Environment
-from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    MasterRunner,
+    WorkerRunner,
+)
 
+from loadtest.analysis.gate import builtin_checks, exit_code, slo_section
 from loadtest.metrics.event_log import EventLogWriter
 from loadtest.metrics.generator_health import (
     GeneratorHealth,
@@ -38,6 +48,9 @@ from loadtest.metrics.interval_log import IntervalLogWriter
 from loadtest.metrics.stream_rows import StreamRowWriter
 from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
 from loadtest.rundir import default_run_dir, write_json
+from loadtest.session import EndReason
+from loadtest.users.recording import utc_iso
+from loadtest.users.refusal import refusal_line
 
 WIRE_KEY = "loadtest"
 #: How long a window stays open to stragglers before it is written out and dropped from
@@ -72,6 +85,17 @@ class RunCollector:
         self.load_started: float | None = None
         self.load_stopped: float | None = None
         self._workers_seen: set[str] = set()
+        #: Locust client id → our worker name (``host-pid``), from the workers' reports.
+        self._worker_names: dict[str, str] = {}
+        #: Workers that stopped sending heartbeats (killed, or their machine died).
+        self.workers_lost: dict[str, str] = {}
+        #: Users stopped for good on an auth refusal, by what the target answered.
+        self._auth_stops: Counter[str] = Counter()
+        #: Master: each worker's last word on its running users and auth stops.
+        self._worker_users: dict[str, tuple[int, dict[str, int]]] = {}
+        self.stopped: dict[str, Any] | None = None
+        #: ``"SIGINT"`` / ``"SIGTERM"`` once the run was interrupted.
+        self.interrupted_by: str | None = None
         self.finished = False
         self.aggregate: RunAggregate | None = None
         self.run_dir: Path | None = None
@@ -87,6 +111,8 @@ class RunCollector:
             self._greenlets.append(gevent.spawn(self._roll_windows))
         if self.role != "worker" and self.progress_every_s > 0:
             self._greenlets.append(gevent.spawn(self._progress))
+        if self.role == "master":
+            self._greenlets.append(gevent.spawn(self._watch_workers))
 
     # --- MetricsSink (hot path: O(1), no I/O) -------------------------------------------
 
@@ -117,6 +143,7 @@ class RunCollector:
         """
         if self.load_started is None:
             self.load_started = time.time()
+            self._catch_interrupts()
         if self.health is not None and not self.health.running:
             gc.collect()
             gc.freeze()
@@ -128,6 +155,108 @@ class RunCollector:
             self.load_stopped = time.time()
         if self.health is not None and self.health.running:
             self.health.stop()
+
+    # --- interrupts ---------------------------------------------------------------------
+
+    def _catch_interrupts(self) -> None:
+        """Know that SIGINT or SIGTERM ended the run, so its summary and exit code say so.
+
+        Installed at test start, after Locust's own SIGTERM handler (which would otherwise
+        replace ours); both signals then take Locust's Ctrl-C path (KeyboardInterrupt →
+        shutdown → ``quitting``), which writes the run directory. A second signal gets the
+        system's default: the process ends at once.
+        """
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_interrupt)
+
+    def _on_interrupt(self, signum: int, _frame: object) -> None:
+        for other in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(other, signal.SIG_DFL)
+        if self.interrupted_by is None:
+            self.interrupted_by = signal.Signals(signum).name
+            if self.role != "worker":
+                print(
+                    f"[loadtest] interrupted ({self.interrupted_by}): stopping and writing the "
+                    "run directory; interrupt again to quit at once",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        raise KeyboardInterrupt
+
+    # --- users stopped on an auth refusal ------------------------------------------------
+
+    def user_stopped_on_auth(self, reason: EndReason) -> None:
+        """A user gave up on an auth refusal and stops for the rest of the run."""
+        status = reason.status or "auth"
+        self._auth_stops[status] += 1
+        self.count("users_stopped", by=f"auth {status}")
+        self.event(
+            {
+                "time_utc": utc_iso(time.time()),
+                "worker": self.worker_name,
+                "kind": "user_stopped",
+                "reason": "auth",
+                "status": status,
+                "detail": reason.detail,
+            }
+        )
+        if self.role == "local" and sum(self._auth_stops.values()) == 1:
+            self._greenlets.append(gevent.spawn(self._watch_local_users))
+
+    def _watch_local_users(self) -> None:
+        runner = self.environment.runner
+        while runner is not None:
+            gevent.sleep(0.2)
+            if runner.state == STATE_RUNNING and runner.user_count == 0:
+                self._stop_refused_run(dict(self._auth_stops))
+                return
+
+    def _check_worker_users(self) -> None:
+        """Master: every worker has no user left, and some stopped on an auth refusal."""
+        runner = self.environment.runner
+        if self.stopped is not None or runner is None or runner.state != STATE_RUNNING:
+            return
+        reports = self._worker_users.values()
+        stops: Counter[str] = Counter()
+        for _running, by_status in reports:
+            stops.update(by_status)
+        if stops and all(running == 0 for running, _ in reports):
+            self._stop_refused_run(dict(stops))
+
+    def _stop_refused_run(self, stops: dict[str, int]) -> None:
+        line = refusal_line(stops)
+        self.stopped = {"reason": "auth", "users": sum(stops.values()), "by_status": stops,
+                        "detail": line}  # fmt: skip
+        print(f"loadtest: error: {line}", file=sys.stderr, flush=True)
+        runner = self.environment.runner
+        if runner is not None:
+            gevent.spawn(runner.quit)
+
+    # --- lost workers -------------------------------------------------------------------
+
+    def _watch_workers(self) -> None:
+        """Master: notice workers that stop sending heartbeats (Locust marks them missing)."""
+        while True:
+            gevent.sleep(1.0)
+            self._note_missing_workers()
+
+    def _note_missing_workers(self) -> None:
+        runner = self.environment.runner
+        if not isinstance(runner, MasterRunner):
+            return
+        for client in list(runner.clients.all):
+            if client.state == STATE_MISSING and client.id not in self.workers_lost:
+                name = self._worker_names.get(client.id, client.id)
+                self.workers_lost[client.id] = name
+                print(
+                    f"[loadtest] WARNING: worker {name} stopped sending heartbeats; the windows "
+                    "it shipped are kept, and the run will be marked incomplete",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.event(
+                    {"time_utc": utc_iso(time.time()), "worker": name, "kind": "worker_lost"}
+                )
 
     # --- window flow ------------------------------------------------------------------
 
@@ -169,9 +298,12 @@ class RunCollector:
         windows = self.recorder.flush() if stopping else self.recorder.roll()
         rows, events = self._take_rows()
         data[WIRE_KEY] = {
+            "worker": self.worker_name,
             "windows": [window.to_wire() for window in windows],
             "rows": rows,
             "events": events,
+            "users_running": runner.user_count if runner is not None else 0,
+            "auth_stops": dict(self._auth_stops),
         }
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
@@ -180,10 +312,18 @@ class RunCollector:
         shipped = data.get(WIRE_KEY)
         if not shipped:
             return
+        if "worker" in shipped:
+            self._worker_names[client_id] = str(shipped["worker"])
+        if "users_running" in shipped:
+            self._worker_users[client_id] = (
+                int(shipped["users_running"]),
+                dict(shipped.get("auth_stops") or {}),
+            )
         windows = [MetricWindow.from_wire(wire) for wire in shipped.get("windows", [])]
         own_rows, own_events = self._take_rows()  # the master's own (e.g. a storm marker)
         rows = own_rows + list(shipped.get("rows", []))
         self._absorb(windows, rows, own_events + list(shipped.get("events", [])))
+        self._check_worker_users()
 
     # --- finishing --------------------------------------------------------------------
 
@@ -197,6 +337,7 @@ class RunCollector:
             greenlet.kill(block=False)
         if self.role == "worker":
             return
+        self._note_missing_workers()
         windows = self.recorder.flush() if self.role == "local" else []
         self._absorb(windows, *self._take_rows(), final=True)
         assert self.run_dir is not None and self.aggregate is not None
@@ -209,7 +350,16 @@ class RunCollector:
         summary["connections"] = connections_summary(self.run_dir, self.window_s)
         write_json(self.run_dir / "summary.json", summary)
         self._write_run_json(final=True)
+        code = exit_code(summary)
+        if code:
+            self.environment.process_exit_code = code
         print(self.progress_line(), file=sys.stderr, flush=True)
+        if self.workers_lost:
+            print(
+                f"loadtest: error: the run is incomplete: {summary['incomplete']['reason']}",
+                file=sys.stderr,
+                flush=True,
+            )
         generator = summary["generator"]
         if generator["saturated"]:
             print(
@@ -223,7 +373,7 @@ class RunCollector:
     def build_summary(self) -> dict[str, Any]:
         assert self.aggregate is not None
         totals = self.aggregate.totals_summary()
-        return {
+        summary: dict[str, Any] = {
             "schema": SUMMARY_SCHEMA,
             "duration_s": round(
                 (self.load_stopped or time.time()) - (self.load_started or self.started_at), 3
@@ -233,7 +383,22 @@ class RunCollector:
             "breakdowns": totals["breakdowns"],
             "out_of_range": totals["out_of_range"],
             "generator": generator_summary(self.aggregate),
-            "slo": {"passed": True, "checks": []},
+            "interrupted": self.interrupted_by is not None,
+            "interrupted_by": self.interrupted_by,
+            "incomplete": self._incomplete(),
+            "stopped": self.stopped,
+        }
+        summary["slo"] = slo_section(builtin_checks(summary))
+        return summary
+
+    def _incomplete(self) -> dict[str, Any] | None:
+        if not self.workers_lost:
+            return None
+        names = sorted(self.workers_lost.values())
+        return {
+            "workers_lost": names,
+            "reason": f"{len(names)} worker(s) stopped sending heartbeats mid-run "
+            f"({', '.join(names)}); their last windows are missing",
         }
 
     # --- progress ---------------------------------------------------------------------
@@ -294,6 +459,7 @@ class RunCollector:
             "ended_utc": _utc(time.time()) if final else None,
             "role": self.role,
             "workers": len(self._workers_seen),
+            "interrupted": self.interrupted_by is not None,
             "host": socket.gethostname(),
             "options": redact(vars(options) if options is not None else {}),
             "versions": _versions(),

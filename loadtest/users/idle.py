@@ -29,3 +29,4 @@ class IdleUser(ConsultationUser):
         # Sleep until the session ends (reconnects happen inside it) or the run stops.
         while session.ended is None:
             gevent.sleep(1.0)
+        self.stop_if_refused(session.end_reason)

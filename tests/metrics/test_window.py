@@ -273,6 +273,7 @@ def test_totals_summary_has_every_contract_key_flat_counts_and_nested_breakdowns
         "streams_failed": {"by_error_kind": {}},
         "rest_failures": {"by_call": {}},
         "connections_closed": {"by_initiator": {}},
+        "users_stopped": {"by_reason": {}},
     }
     assert set(summary["breakdowns"]) == set(BREAKDOWNS)
     assert summary["out_of_range"]["ttfc_ms"] == 1
