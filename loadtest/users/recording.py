@@ -15,13 +15,16 @@ from typing import Any, Protocol
 
 from loadtest.protocol import Outcome, Stream, ViolationKind
 
-#: Seconds to add to a perf_counter stamp to get epoch seconds, fixed once per process.
-_WALL_MINUS_MONOTONIC = time.time() - perf_counter()
-
 
 def epoch_of(stamp: float) -> float:
-    """The wall-clock moment of a :func:`perf_counter` stamp (for rows humans read)."""
-    return _WALL_MINUS_MONOTONIC + stamp
+    """The wall-clock moment of a recent :func:`perf_counter` stamp (for rows humans read).
+
+    The offset between the two clocks is read now, not once per process: NTP slews the wall
+    clock, and over a multi-day soak a fixed offset would drift seconds away from the
+    ``time.time()`` stamps of ``events.jsonl``. Rows are made when their stream ends, so the
+    stamp is at most one stream old.
+    """
+    return time.time() - perf_counter() + stamp
 
 
 class MetricsSink(Protocol):
