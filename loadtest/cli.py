@@ -6,6 +6,7 @@ Exit codes (``../shared/CONTRACT.md``): 0 ok · 1 the tool failed · 2 bad usage
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,6 +15,16 @@ from typing import Any
 import click
 
 from loadtest import __version__
+from loadtest.auth.environment import (
+    ENV_API_KEY,
+    ENV_JWT_SECRET,
+    ENV_LOGIN_FILE,
+    ENV_TOKEN,
+    ENV_TOKENS_FILE,
+    TOKEN_SOURCE_OPTIONS,
+    TokenChoice,
+    choose_token_source,
+)
 from loadtest.errors import LoadtestError, UsageError
 
 EXIT_OK, EXIT_TOOL_FAILED, EXIT_USAGE = 0, 1, 2
@@ -76,15 +87,15 @@ def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
                    "default scenario: arrival")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Locust worker processes on this machine (0: one process)")
-@click.option("--api-key", envvar="LOADTEST_API_KEY", show_envvar=True,
+@click.option("--api-key", envvar=ENV_API_KEY, show_envvar=True,
               help="sent as X-API-Key")
-@click.option("--token", envvar="LOADTEST_TOKEN", show_envvar=True,
+@click.option("--token", envvar=ENV_TOKEN, show_envvar=True,
               help="one static JWT for every user")
-@click.option("--tokens-file", type=click.Path(dir_okay=False), envvar="LOADTEST_TOKENS_FILE",
+@click.option("--tokens-file", type=click.Path(dir_okay=False), envvar=ENV_TOKENS_FILE,
               show_envvar=True, help="JWTs, one per line, round-robin over users")
-@click.option("--jwt-secret", envvar="LOADTEST_JWT_SECRET", show_envvar=True,
+@click.option("--jwt-secret", envvar=ENV_JWT_SECRET, show_envvar=True,
               help="mint an HS256 JWT per user with this secret")
-@click.option("--login-file", type=click.Path(dir_okay=False), envvar="LOADTEST_LOGIN_FILE",
+@click.option("--login-file", type=click.Path(dir_okay=False), envvar=ENV_LOGIN_FILE,
               show_envvar=True, help="email,password per line: log each user in")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="run directory [default: reports/<UTC>-<scenario>]")
@@ -121,7 +132,7 @@ def run_command(
         locust_args, scenario = (scenario, *locust_args), None  # `run -- --flag …`
     if host:
         Endpoints.from_base_url(host)  # a bad URL is a usage error before anything starts
-    token, tokens_file, jwt_secret, login_file = _one_token_source(
+    choice = _one_token_source(
         click.get_current_context(), token, tokens_file, jwt_secret, login_file
     )
     if target_args and not host and SECRET_TARGET_ARGS.search(target_args):
@@ -131,17 +142,9 @@ def run_command(
         )
     if arrival_rate is not None and _given(click.get_current_context(), "users"):
         raise UsageError("--arrival-rate sets the load itself: leave out -u/--users")
-    secrets = {
-        env: value
-        for env, value in (
-            ("LOADTEST_API_KEY", api_key),
-            ("LOADTEST_TOKEN", token),
-            ("LOADTEST_TOKENS_FILE", str(Path(tokens_file).resolve()) if tokens_file else None),
-            ("LOADTEST_JWT_SECRET", jwt_secret),
-            ("LOADTEST_LOGIN_FILE", str(Path(login_file).resolve()) if login_file else None),
-        )
-        if value
-    }
+    secrets = {ENV_API_KEY: api_key} if api_key else {}  # and at most one token source
+    if choice is not None:
+        secrets.update(choice.environment())
     if arrival_rate is not None:
         users = max(1, workers)  # one arrival driver per process; each runs rate / users
         spawn_rate = float(users)
@@ -178,36 +181,29 @@ def run_command(
 
 
 SECRET_TARGET_ARGS = re.compile(r"--(jwt-secret|api-key)\b")
-TOKEN_SOURCES = (("token", "--token"), ("tokens_file", "--tokens-file"),
-                 ("jwt_secret", "--jwt-secret"), ("login_file", "--login-file"))
-
-
 def _given(ctx: click.Context, name: str) -> bool:
     """Whether an option was typed on the command line (not a default, not the environment)."""
     return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
-def _one_token_source(
-    ctx: click.Context, *values: str | None
-) -> tuple[str | None, str | None, str | None, str | None]:
-    """At most one source of JWTs. One typed on the command line overrides any coming from the
-    environment (a stale ``LOADTEST_JWT_SECRET`` must not block ``--tokens-file``).
+def _one_token_source(ctx: click.Context, *values: str | None) -> TokenChoice | None:
+    """At most one source of JWTs, by the one rule (:func:`choose_token_source`): one typed on
+    the command line overrides any coming from the environment (a stale
+    ``LOADTEST_JWT_SECRET`` must not block ``--tokens-file``); empty environment values count
+    as unset.
+
+    Click has already merged the environment into ``values``; only the typed ones are passed
+    on as typed, and the rule reads the environment itself.
 
     Raises:
         UsageError: two typed, or none typed and two in the environment.
     """
-    chosen = {name: value for (name, _), value in zip(TOKEN_SOURCES, values, strict=True)
-              if value}
-    typed = [name for name in chosen if _given(ctx, name)]
-    if typed:
-        chosen = {name: chosen[name] for name in typed}
-    if len(chosen) > 1:
-        flags = dict(TOKEN_SOURCES)
-        where = "" if typed else " (from the environment: LOADTEST_TOKEN, LOADTEST_TOKENS_FILE, " \
-            "LOADTEST_JWT_SECRET, LOADTEST_LOGIN_FILE)"
-        raise UsageError("choose one of --token, --tokens-file, --jwt-secret, --login-file; got "
-                         + ", ".join(flags[name] for name in chosen) + where)
-    return tuple(chosen.get(name) for name, _ in TOKEN_SOURCES)  # type: ignore[return-value]
+    typed = {
+        option.name: value
+        for option, value in zip(TOKEN_SOURCE_OPTIONS, values, strict=True)
+        if _given(ctx, option.name)
+    }
+    return choose_token_source(typed, os.environ)
 
 
 def _attach_serve() -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from loadtest.auth.environment import TOKEN_SOURCE_ENV, choose_token_source, without_token_sources
 from loadtest.errors import UsageError
 from loadtest.rundir import default_run_dir
 
@@ -32,8 +33,6 @@ ARRIVAL_SCENARIO = "arrival"
 ECHO_PREFIXES = ("[loadtest]", "loadtest: error")
 #: Locust's own argument errors (argparse names it after ``python -m``: ``__main__.py``).
 LOCUST_USAGE_ERROR = re.compile(r"^(?:__main__\.py|locust): error: ")
-OTHER_TOKEN_SOURCES = ("LOADTEST_TOKEN", "LOADTEST_TOKENS_FILE", "LOADTEST_LOGIN_FILE")
-TOKEN_SOURCE_ENV = ("LOADTEST_JWT_SECRET", *OTHER_TOKEN_SOURCES)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,8 @@ def embedded_target(
         "LOADTEST_API_KEY": env.get("LOADTEST_API_KEY") or secrets.token_urlsafe(16),
     }
     env["LOADTEST_API_KEY"] = target_env["LOADTEST_API_KEY"]
-    if not any(env.get(name) for name in OTHER_TOKEN_SOURCES):
+    chosen = choose_token_source(environ=env)
+    if chosen is None or chosen.name == "jwt_secret":
         # Users mint their tokens with the target's secret, unless told to get them otherwise
         # (a login file works against the target; a static token or file must match it).
         env["LOADTEST_JWT_SECRET"] = target_env["LOADTEST_JWT_SECRET"]
@@ -141,8 +141,7 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if any(name in request.secrets for name in TOKEN_SOURCE_ENV):
-        for name in TOKEN_SOURCE_ENV:  # the chosen source replaces any in the environment
-            env.pop(name, None)
+        env = without_token_sources(env)  # the chosen source replaces any in the environment
     env.update(request.secrets)
     env["PYTHONUNBUFFERED"] = "1"
     with embedded_target(request, env) as (host, child_env):
