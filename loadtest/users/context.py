@@ -7,21 +7,19 @@ there), so a bad option fails the run at start with one line, not once per user.
 from __future__ import annotations
 
 import itertools
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.auth import TokenSource, token_source_from_options
+from loadtest.auth import TokenSource, api_key_from_environment, token_source_from_options
 from loadtest.errors import UsageError
 from loadtest.prompts import PromptPicker, load_prompts
 from loadtest.reconnect import ReconnectPolicy
+from loadtest.rest import RestClient
 from loadtest.session import Endpoints, SessionConfig
 from loadtest.transport import ConnectOptions
 from loadtest.users.options import parse_think_time
-
-ENV_API_KEY = "LOADTEST_API_KEY"
 
 
 @dataclass
@@ -34,6 +32,9 @@ class UserContext:
     think_time_s: tuple[float, float]
     rng: random.Random
     first_user_index: int = 0
+    #: Every REST call of this process (consultations, login, refresh): the WebSocket's TLS
+    #: trust (``--ca-file``, ``--insecure``) and ``--open-timeout``, no proxy.
+    rest: RestClient | None = None
     _user_numbers: itertools.count = field(default_factory=itertools.count)
 
     def next_user_index(self) -> int:
@@ -58,7 +59,7 @@ class UserContext:
         except ValueError as exc:
             raise UsageError(f"--think-time: {exc}") from None
         _check_ranges(options)
-        api_key = os.environ.get(ENV_API_KEY) or None
+        api_key = api_key_from_environment()
         endpoints = Endpoints.from_base_url(host)
         policy = ReconnectPolicy(
             base_s=options.reconnect_base,
@@ -85,7 +86,10 @@ class UserContext:
             reconnect=policy,
             retry_interrupted=options.retry_interrupted,
         )
-        tokens = token_source_from_options(base_url=endpoints.http_base, api_key=api_key)
+        rest = RestClient.for_connect_options(config.connect)
+        tokens = token_source_from_options(
+            base_url=endpoints.http_base, api_key=api_key, rest=rest
+        )
         prompts = load_prompts(Path(options.prompts_file) if options.prompts_file else None)
         seed = options.seed + worker_index
         return cls(
@@ -95,6 +99,7 @@ class UserContext:
             think_time_s=think,
             rng=random.Random(seed),
             first_user_index=worker_index * 1_000_000,
+            rest=rest,
         )
 
 

@@ -10,29 +10,40 @@ the measurement is the same. The moment is written to ``events.jsonl`` as kind `
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from typing import Any
 
 import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
+from loadtest.errors import UsageError
+from loadtest.rest import RestClient, RestError
 from loadtest.session import Endpoints
 from loadtest.users.recording import utc_iso
 
+RESTART_PATH = "/admin/restart"
 
-def order_restart(host: str, refuse_s: float, share: float) -> None:
+
+def order_restart(
+    host: str, refuse_s: float, share: float, rest: RestClient | None = None
+) -> None:
     """Ask the reference target to drop ``share`` of the connections and refuse handshakes
-    for ``refuse_s`` seconds."""
-    url = f"{Endpoints.from_base_url(host).http_base}/admin/restart"
-    body = {"refuse_s": refuse_s, "share": share}
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    request.add_header("Content-Type", "application/json")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        response.read()
+    for ``refuse_s`` seconds.
+
+    Args:
+        host: the ``--host`` base URL.
+        refuse_s: how long the target refuses handshakes after the drop.
+        share: the fraction of connections dropped.
+        rest: the client to order it through; a default one (system CAs, 10 s) when not given,
+            but pass the run's, so a TLS target with a private CA can be ordered about too.
+
+    Raises:
+        RestError: the target refused the order or could not be reached.
+    """
+    client = rest if rest is not None else RestClient()
+    base = Endpoints.from_base_url(host).http_base
+    client.post_json(base, RESTART_PATH, {"refuse_s": refuse_s, "share": share})
 
 
 def _storm_later(environment: Any, at_s: float, refuse_s: float, share: float) -> None:
@@ -47,9 +58,13 @@ def _storm_later(environment: Any, at_s: float, refuse_s: float, share: float) -
             "share": share,
         }
     )
+    options = environment.parsed_options
     try:
-        order_restart(environment.host, refuse_s, share)
-    except OSError as exc:
+        rest = RestClient(
+            options.open_timeout, insecure=options.insecure, ca_file=options.ca_file or None
+        )
+        order_restart(environment.host, refuse_s, share, rest)
+    except (RestError, UsageError) as exc:
         collector.event(
             {"time_utc": utc_iso(time.time()), "kind": "storm_failed", "detail": str(exc)}
         )
