@@ -123,8 +123,10 @@ def run_command(
 
     Anything after `--` goes to Locust unchanged, e.g. `-- --think-time 0.5-1`.
     """
+    from loadtest.analysis.gate import EXIT_BY_SIGNAL, exit_code
     from loadtest.launch import RunRequest, run, tail
     from loadtest.report.table import render_percentile_table
+    from loadtest.report.verdict import render_verdict
     from loadtest.rundir import read_summary
     from loadtest.session import Endpoints
 
@@ -169,15 +171,20 @@ def run_command(
         raise LoadtestError(f"Locust exited ({code}) without a summary; see {run_dir}/locust.log")
     summary = read_summary(run_dir)
     click.echo(render_percentile_table(summary))
+    verdict = render_verdict(summary)
+    if verdict:
+        click.echo("\n" + verdict)
     click.echo(f"\nrun directory: {run_dir}")
     counts = summary["counts"]
     idle_run = counts.get("connections_opened") and not counts.get("streams_started")
-    if not counts.get("streams_completed") and not idle_run:
+    if not counts.get("streams_completed") and not idle_run and not summary.get("stopped"):
         click.echo(
             "loadtest: warning: no stream completed; is the target up and are the credentials "
             "right? (see connection_failures, rest_failures and locust.log)",
             err=True,
         )
+    # Interrupted: our own knowledge of the signal wins (the summary may predate it).
+    sys.exit(code if code in EXIT_BY_SIGNAL.values() else exit_code(summary))
 
 
 SECRET_TARGET_ARGS = re.compile(r"--(jwt-secret|api-key)\b")

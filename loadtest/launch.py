@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from loadtest.analysis.gate import EXIT_BY_SIGNAL
 from loadtest.auth.environment import TOKEN_SOURCE_ENV, choose_token_source, without_token_sources
+from loadtest.child_process import die_with_parent
 from loadtest.errors import UsageError
 from loadtest.rundir import default_run_dir
 
@@ -128,8 +130,9 @@ def embedded_target(
 def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
     """Run Locust to completion and return (its exit code, the run directory).
 
-    Ctrl-C reaches Locust too (same process group); it stops the users and still writes the
-    run directory, and we wait for it. SIGTERM to us is passed on.
+    Locust runs in a session of its own: the first SIGINT or SIGTERM we get is passed to its
+    process group, which stops the users and still writes the run directory while we wait;
+    the exit code is then 130 / 143. A second one kills it and exits at once.
 
     Raises:
         UsageError: bad scenario or options.
@@ -178,13 +181,26 @@ def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo
         stdin=subprocess.DEVNULL,
         text=True,
         bufsize=1,
+        start_new_session=True,  # signals reach Locust from us only, once each
+        preexec_fn=die_with_parent,
     )
-    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Locust handles Ctrl-C itself
+    interrupts: list[str] = []
 
-    def forward_term(signum: int, _frame: object) -> None:
-        process.send_signal(signum)
+    def forward(signum: int, _frame: object) -> None:
+        """The first SIGINT / SIGTERM goes to Locust's whole group (its workers too), which
+        stops and writes the run directory; a second one ends everything at once."""
+        interrupts.append(signal.Signals(signum).name)
+        if len(interrupts) == 1:
+            _signal_group(process, signum)
+            return
+        _signal_group(process, signal.SIGKILL)
+        echo.write(f"[loadtest] interrupted again: stopped at once; {log_path.parent} may be "
+                   "incomplete\n")  # fmt: skip
+        echo.flush()
+        raise SystemExit(EXIT_BY_SIGNAL.get(interrupts[0], 130))
 
-    previous_term = signal.signal(signal.SIGTERM, forward_term)
+    previous_int = signal.signal(signal.SIGINT, forward)
+    previous_term = signal.signal(signal.SIGTERM, forward)
     try:
         assert process.stdout is not None
         with log_path.open("w") as log:
@@ -197,12 +213,20 @@ def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo
                 elif LOCUST_USAGE_ERROR.match(line):
                     echo.write("loadtest: error: " + LOCUST_USAGE_ERROR.sub("", line))
                     echo.flush()
-        return process.wait()
+        code = process.wait()
+        if interrupts and code not in EXIT_BY_SIGNAL.values():
+            code = EXIT_BY_SIGNAL.get(interrupts[0], 130)
+        return code
     finally:
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)
         if process.poll() is None:
             process.kill()
+
+
+def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
 
 
 def tail(path: Path, lines: int = 15) -> str:

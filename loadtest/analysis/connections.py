@@ -114,4 +114,41 @@ def connections_summary(run_dir: Path, window_s: float = 1.0) -> dict[str, Any]:
         "opened_per_s": round(float(series["opened"].sum()) / duration, 3) if duration else 0.0,
         "closed_per_s": round(float(series["closed"].sum()) / duration, 3) if duration else 0.0,
         "storm": storm_summary(run_dir, window_s),
+        "outages": outages(series, window_s),
     }
+
+
+def outages(series: pd.DataFrame, window_s: float = 1.0) -> list[dict[str, Any]]:
+    """Spans in which no connection was open although some had been and some were again.
+
+    A target killed mid-run shows as one: every connection drops, and the span ends with the
+    window in which connections open again. Dropping to zero at the end of a run (users
+    leaving) is not an outage, since nothing reopens.
+
+    Returns:
+        ``[{"from_utc", "to_utc", "seconds"}]``, window-aligned (so ± one window).
+    """
+    found: list[dict[str, Any]] = []
+    down_since: float | None = None
+    was_open = False
+    for start, opened, is_open in zip(
+        series["start_s"], series["opened"], series["open"], strict=True
+    ):
+        if down_since is not None and opened > 0:
+            until = float(start) + window_s
+            found.append(
+                {
+                    "from_utc": _utc(down_since),
+                    "to_utc": _utc(until),
+                    "seconds": round(until - down_since, 3),
+                }
+            )
+            down_since = None
+        if is_open <= 0 and was_open and down_since is None:
+            down_since = float(start)
+        was_open = is_open > 0
+    return found
+
+
+def _utc(epoch_s: float) -> str:
+    return pd.Timestamp(epoch_s, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -36,10 +36,16 @@ class UserContext:
     #: trust (``--ca-file``, ``--insecure``) and ``--open-timeout``, no proxy.
     rest: RestClient | None = None
     _user_numbers: itertools.count = field(default_factory=itertools.count)
+    _driver_numbers: itertools.count = field(default_factory=itertools.count)
 
     def next_user_index(self) -> int:
         """A user number unique across workers (each worker gets its own block)."""
         return self.first_user_index + next(self._user_numbers)
+
+    def next_driver_index(self) -> int:
+        """Open model: this process's arrival drivers, numbered from 0 (conversations, which
+        take user numbers too, do not shift them)."""
+        return next(self._driver_numbers)
 
     def think(self) -> float:
         low, high = self.think_time_s
@@ -85,6 +91,7 @@ class UserContext:
             max_missed_pongs=options.max_missed_pongs,
             reconnect=policy,
             retry_interrupted=options.retry_interrupted,
+            seed=options.seed,
         )
         rest = RestClient.for_connect_options(config.connect)
         tokens = token_source_from_options(
