@@ -163,3 +163,46 @@ def test_a_worker_killed_mid_run_marks_the_run_incomplete_and_exits_1(tmp_path: 
     assert len(summary["incomplete"]["workers_lost"]) == 1
     assert summary["incomplete"]["workers_lost"][0].endswith(f"-{workers[0]}")
     assert summary["counts"]["streams_completed"] > 0, "windows shipped before the kill are kept"
+
+
+REFUSING_LOGIN_SERVER = """
+import http.server, sys
+class Refuse(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"detail": "invalid credentials"}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Refuse)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def test_a_refused_login_stops_the_user_cleanly_and_names_no_email(tmp_path: Path) -> None:
+    """Against a plain HTTP server we did not write, which refuses every login with 401."""
+    server = subprocess.Popen([sys.executable, "-c", REFUSING_LOGIN_SERVER],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        logins = tmp_path / "logins.csv"
+        logins.write_text("ann.example@fitiq.test,pw-one\nbob.example@fitiq.test,pw-two\n")
+        out = tmp_path / "run"
+        done = loadtest("--host", f"http://127.0.0.1:{port}", "-u", "2", "-t", "30s",
+                        "--out", str(out), "--login-file", str(logins))  # fmt: skip
+    finally:
+        server.kill()
+    assert done.returncode == 3, done.stderr
+    assert "POST /auth/login 401 ×2" in done.stderr and "--login-file" in done.stderr
+    summary = summary_of(out)
+    assert summary["breakdowns"]["rest_failures"]["by_call"] == {"POST /auth/login 401": 2}
+    log = (out / "locust.log").read_text()
+    assert "Traceback" not in log
+    for secret in ("ann.example", "bob.example", "pw-one", "pw-two"):
+        assert secret not in log and secret not in done.stderr

@@ -11,10 +11,7 @@ when its stream finishes, fails or times out.
 
 from __future__ import annotations
 
-import json
 import random
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from time import perf_counter
@@ -24,14 +21,18 @@ import gevent
 import gevent.event
 
 from loadtest.auth import TokenSource
+from loadtest.consultations import create_consultation
 from loadtest.errors import AuthError, TransportError
 from loadtest.protocol import MessageType, Stream, encode_message
+from loadtest.rest import RestClient, RestError
 from loadtest.session.config import SessionConfig
-from loadtest.session.credentials import UserCredentials
+from loadtest.session.credentials import UserCredentials, rest_failure_of
 from loadtest.session.observer import EndKind, EndReason, SessionEnded, SessionObserver
 from loadtest.session.supervisor import NORMAL_CLOSE, ConnectionSupervisor
 from loadtest.transport import WebSocketConnection
 
+#: Answers to ``POST /consultations`` that retrying cannot fix: who we are, or which one.
+REFUSALS = frozenset({"401", "403", "404"})
 #: Multiplies ``--seed`` so that user ``i`` of seed ``s`` and user ``j`` of seed ``s + 1`` do
 #: not share a jitter sequence.
 _SEED_STRIDE = 1_000_003
@@ -45,6 +46,7 @@ class ConsultationSession:
         observer: receives every measurement.
         tokens: where JWTs come from; ``None`` sends none.
         user_index: which user this is (token round-robin, minted subject, jitter seed).
+        rest: the process's REST client; ``None`` makes one with the connection's TLS trust.
         sleep: injectable for tests of the reconnect timing.
     """
 
@@ -54,9 +56,11 @@ class ConsultationSession:
         observer: SessionObserver,
         tokens: TokenSource | None = None,
         user_index: int = 0,
+        rest: RestClient | None = None,
         sleep: Callable[[float], None] = gevent.sleep,
     ) -> None:
         self.config = config
+        self._rest = rest or RestClient.for_connect_options(config.connect)
         self.observer = observer
         self.user_index = user_index
         self._credentials = UserCredentials(tokens, user_index, observer)
@@ -187,46 +191,28 @@ class ConsultationSession:
         """``POST /consultations`` as the app does before opening the socket.
 
         Raises:
-            SessionEnded: the target refused or could not be reached.
+            SessionEnded: the target refused (auth: this user stops) or could not be reached.
         """
         try:
             token = self._credentials.current()
         except AuthError as exc:
-            self._give_up(EndReason(EndKind.AUTH, str(exc), "token"))
-        body = json.dumps(
-            {
-                "user_id": f"loadtest-user-{self.user_index}",
-                "consultation_type": self.config.consultation_type,
-                "initial_message": None,
-            }
-        ).encode()
-        request = urllib.request.Request(
-            f"{self.config.endpoints.http_base}/consultations", data=body, method="POST"
-        )
-        request.add_header("Content-Type", "application/json")
-        if token is not None:
-            request.add_header("Authorization", f"Bearer {token.value}")
-        if self.config.api_key:
-            request.add_header("X-API-Key", self.config.api_key)
-        started = perf_counter()
-        error: str | None = None
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=self.config.connect.open_timeout_s) as response:
-                consultation = json.loads(response.read())
-            return str(consultation["id"])
-        except urllib.error.HTTPError as exc:
-            error = str(exc.code)
-        except (OSError, ValueError, KeyError) as exc:
-            error = type(exc).__name__
-        finally:
-            self.observer.rest_call(
-                "POST /consultations", (perf_counter() - started) * 1000.0, error
+            failure = rest_failure_of(exc)
+            self._give_up(
+                EndReason(EndKind.AUTH, str(exc), " ".join(failure) if failure else "token")
             )
-        detail = f"POST /consultations failed ({error})"
-        if error in {"401", "403", "404"}:
-            self._give_up(EndReason(EndKind.AUTH, detail, f"POST /consultations {error}"))
-        self._give_up(EndReason(EndKind.REST_FAILED, detail, f"POST /consultations {error}"))
+        try:
+            return create_consultation(
+                self._rest,
+                self.config.endpoints.http_base,
+                self.user_index,
+                self.config.consultation_type,
+                None if token is None else token.value,
+                self.config.api_key,
+                observe=self.observer.rest_call,
+            )
+        except RestError as exc:
+            kind = EndKind.AUTH if exc.kind in REFUSALS else EndKind.REST_FAILED
+            self._give_up(EndReason(kind, str(exc), exc.failure))
 
     def _give_up(self, reason: EndReason) -> NoReturn:
         self._supervisor.end(reason)

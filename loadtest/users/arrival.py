@@ -83,6 +83,7 @@ class ArrivalUser(ConsultationUser):
             recorder,
             tokens=self.context.tokens,
             user_index=recorder.user,
+            rest=self.context.rest,
         )
         try:
             session.start()

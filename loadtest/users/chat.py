@@ -43,6 +43,7 @@ class ConsultationUser(User):
             self.recorder,
             tokens=self.context.tokens,
             user_index=self.user_index,
+            rest=self.context.rest,
         )
         self.session = session
         try:
