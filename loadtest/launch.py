@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TextIO
 
 from loadtest.analysis.gate import EXIT_BY_SIGNAL
-from loadtest.auth.environment import TOKEN_SOURCE_ENV, choose_token_source, without_token_sources
+from loadtest.auth.environment import (
+    ENV_API_KEY,
+    ENV_JWT_SECRET,
+    TOKEN_SOURCE_ENV,
+    choose_token_source,
+    without_token_sources,
+)
 from loadtest.child_process import die_with_parent
 from loadtest.errors import UsageError
 from loadtest.rundir import default_run_dir
@@ -110,15 +116,15 @@ def embedded_target(
 
     env = dict(env)
     target_env = {
-        "LOADTEST_JWT_SECRET": env.get("LOADTEST_JWT_SECRET") or secrets.token_urlsafe(32),
-        "LOADTEST_API_KEY": env.get("LOADTEST_API_KEY") or secrets.token_urlsafe(16),
+        ENV_JWT_SECRET: env.get(ENV_JWT_SECRET) or secrets.token_urlsafe(32),
+        ENV_API_KEY: env.get(ENV_API_KEY) or secrets.token_urlsafe(16),
     }
-    env["LOADTEST_API_KEY"] = target_env["LOADTEST_API_KEY"]
+    env[ENV_API_KEY] = target_env[ENV_API_KEY]
     chosen = choose_token_source(environ=env)
     if chosen is None or chosen.name == "jwt_secret":
         # Users mint their tokens with the target's secret, unless told to get them otherwise
         # (a login file works against the target; a static token or file must match it).
-        env["LOADTEST_JWT_SECRET"] = target_env["LOADTEST_JWT_SECRET"]
+        env[ENV_JWT_SECRET] = target_env[ENV_JWT_SECRET]
     try:
         args = shlex.split(request.target_args)
     except ValueError as exc:

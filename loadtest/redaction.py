@@ -33,18 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadtest.auth.environment import (
+    ENV_API_KEY,
+    ENV_JWT_SECRET,
+    ENV_LOGIN_FILE,
+    ENV_TOKEN,
+    ENV_TOKENS_FILE,
+)
+
 REDACTED = "<redacted>"
 
 #: Known secrets shorter than this are left to the shape patterns: scrubbing a three-letter
 #: password everywhere it occurs as a substring would shred the log without protecting much.
 MIN_SECRET_CHARS = 4
-
-# Environment names, as the scenarios and ``loadtest run`` read them (CONTRACT.md).
-ENV_API_KEY = "LOADTEST_API_KEY"
-ENV_TOKEN = "LOADTEST_TOKEN"
-ENV_JWT_SECRET = "LOADTEST_JWT_SECRET"
-ENV_TOKENS_FILE = "LOADTEST_TOKENS_FILE"
-ENV_LOGIN_FILE = "LOADTEST_LOGIN_FILE"
 
 # base64url header and payload of a JWT: '{"' encodes as 'eyJ'. The signature may be empty
 # (alg "none"), so it is optional, but the two dots are not.

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -37,7 +36,7 @@ from typing import Any
 import gevent
 
 from loadtest.errors import LoadtestError, UsageError
-from loadtest.transport import ConnectOptions, build_ssl_context
+from loadtest.transport import ConnectOptions, build_ssl_context, classify_network_failure
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -225,25 +224,12 @@ class RestClient:
 
 def classify_failure(exc: BaseException) -> str:
     """The ``kind`` of a failed call that got no HTTP status, as handshakes count it."""
-    # TLS before the rest: a certificate error is also a ValueError and an OSError.
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return "tls"
-    if isinstance(exc, TimeoutError | socket.timeout | gevent.Timeout):
-        return "timeout"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, socket.gaierror):
-        return "dns"
-    # RemoteDisconnected (closed before a status line) is a ConnectionResetError.
-    if isinstance(
-        exc,
-        ConnectionResetError | ConnectionAbortedError | BrokenPipeError | EOFError
-        | http.client.IncompleteRead,
-    ):
+    if isinstance(exc, http.client.IncompleteRead):
         return "reset"
-    if isinstance(exc, http.client.HTTPException):
+    kind = classify_network_failure(exc)  # RemoteDisconnected is a ConnectionResetError
+    if kind == "error" and isinstance(exc, http.client.HTTPException):
         return "invalid"  # a status line or body that is not HTTP
-    return "error"
+    return kind
 
 
 def target_address(url: str) -> str:

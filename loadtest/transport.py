@@ -154,16 +154,21 @@ def parse_ws_url(url: str) -> WebSocketURI:
         raise UsageError(f"not a ws:// or wss:// URL: {url.split('?')[0]}") from exc
 
 
-def _classify_os_error(exc: BaseException) -> str:
-    if isinstance(exc, stdlib_socket.timeout | TimeoutError):
+def classify_network_failure(exc: BaseException) -> str:
+    """The kind a failed connection is counted under, for WebSocket and REST alike:
+    ``tls``, ``timeout``, ``refused``, ``dns``, ``reset`` or ``error``."""
+    # TLS first: a certificate error is also a ValueError and an OSError.
+    if isinstance(exc, stdlib_ssl.SSLError | stdlib_ssl.CertificateError):
+        return "tls"
+    if isinstance(exc, stdlib_socket.timeout | TimeoutError | gevent.Timeout):
         return "timeout"
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
-    if isinstance(exc, stdlib_ssl.SSLError | stdlib_ssl.CertificateError):
-        return "tls"
     if isinstance(exc, stdlib_socket.gaierror):
         return "dns"
-    if isinstance(exc, ConnectionResetError | BrokenPipeError | EOFError):
+    if isinstance(
+        exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError | EOFError
+    ):
         return "reset"
     return "error"
 
@@ -204,7 +209,7 @@ def _connect(addresses: list[tuple], deadline: float) -> socket.socket:
             return sock
         except OSError as exc:
             sock.close()
-            failure = HandshakeError(_classify_os_error(exc), type(exc).__name__)
+            failure = HandshakeError(classify_network_failure(exc), type(exc).__name__)
         except BaseException:
             sock.close()
             raise
@@ -304,7 +309,7 @@ class WebSocketConnection:
                 early_frames, at = cls._read_handshake(sock, protocol)
         except (OSError, EOFError) as exc:
             sock.close()
-            raise HandshakeError(_classify_os_error(exc), type(exc).__name__) from None
+            raise HandshakeError(classify_network_failure(exc), type(exc).__name__) from None
         except BaseException:  # HandshakeError, or a kill (GreenletExit) mid-handshake
             sock.close()
             raise

@@ -183,6 +183,8 @@ def test_run_json_redacts_secrets_but_not_lookalikes() -> None:
     from loadtest.users.collector import redact
 
     clean = redact({"id_key": "messageId", "api_key": "k", "jwt_secret": "s",
-                    "tokens_file": "/t", "host": "wss://ann:pw@example.test/"})
+                    "tokens_file": "/t", "host": "wss://ann:pw@example.test/",
+                    "web_auth": "admin:pw"})
     assert clean == {"id_key": "messageId", "api_key": "<redacted>", "jwt_secret": "<redacted>",
-                     "tokens_file": "/t", "host": "wss://ann:***@example.test/"}
+                     "tokens_file": "/t", "host": "wss://ann:***@example.test/",
+                     "web_auth": "<redacted>"}

@@ -8,11 +8,9 @@ these become cooperative); the server itself never runs in the caller's process.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import queue
-import signal
 import ssl
 import subprocess
 import sys
@@ -26,21 +24,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from loadtest.child_process import die_with_parent
 from loadtest.errors import LoadtestError, UsageError
 
 READY_PREFIX = "LOADTEST_TARGET_READY "
 STOP_TIMEOUT_S = 5.0
 _STDERR_TAIL_CHARS = 2000
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux for SIGTERM when the parent dies (no-op elsewhere)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 USAGE_EXIT_CODE = 2  # click's exit code for bad options
@@ -93,7 +83,7 @@ class TargetProcess:
         # with its parent all the same, so a killed parent leaves no server behind.
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=self._stderr, env=env, text=True,
-                                      start_new_session=True, preexec_fn=_die_with_parent)
+                                      start_new_session=True, preexec_fn=die_with_parent)
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump_stdout, args=(self._proc, lines), daemon=True,
                          name="loadtest-target-stdout").start()

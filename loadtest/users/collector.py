@@ -468,7 +468,9 @@ class RunCollector:
         write_json(self.run_dir / "run.json", record)
 
 
-SECRET_WORDS = frozenset({"secret", "token", "password", "passwd", "credential", "credentials"})
+SECRET_WORDS = frozenset(
+    {"secret", "token", "password", "passwd", "credential", "credentials", "auth"}
+)  # "auth": Locust's --web-auth user:password
 
 
 def _looks_secret(name: str) -> bool:
