@@ -180,7 +180,7 @@ def test_a_token_source_typed_on_the_command_line_beats_a_stale_environment(
 
 
 def test_run_json_redacts_secrets_but_not_lookalikes() -> None:
-    from loadtest.users.collector import redact
+    from loadtest.users.run_record import redact
 
     clean = redact({"id_key": "messageId", "api_key": "k", "jwt_secret": "s",
                     "tokens_file": "/t", "host": "wss://ann:pw@example.test/",

@@ -62,7 +62,7 @@ class ConsultationUser(User):
             StopUser: the session ended on an auth refusal.
         """
         if reason is not None and reason.is_auth_giveup:
-            self.collector.user_stopped_on_auth(reason)
+            self.collector.guard.user_stopped_on_auth(reason)
             raise StopUser()
 
     def live_session(self) -> ConsultationSession | None:

@@ -14,23 +14,17 @@ directory is finished on ``quitting``, which Locust fires after the workers' fin
 from __future__ import annotations
 
 import gc
-import json
 import os
-import signal
 import socket
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust.env import Environment
 from locust.runners import (
-    STATE_MISSING,
-    STATE_RUNNING,
     STATE_STOPPED,
     STATE_STOPPING,
     MasterRunner,
@@ -48,9 +42,8 @@ from loadtest.metrics.interval_log import IntervalLogWriter
 from loadtest.metrics.stream_rows import StreamRowWriter
 from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
 from loadtest.rundir import default_run_dir, write_json
-from loadtest.session import EndReason
-from loadtest.users.recording import utc_iso
-from loadtest.users.refusal import refusal_line
+from loadtest.users.run_guard import RunGuard
+from loadtest.users.run_record import write_run_json
 
 WIRE_KEY = "loadtest"
 #: How long a window stays open to stragglers before it is written out and dropped from
@@ -85,17 +78,7 @@ class RunCollector:
         self.load_started: float | None = None
         self.load_stopped: float | None = None
         self._workers_seen: set[str] = set()
-        #: Locust client id → our worker name (``host-pid``), from the workers' reports.
-        self._worker_names: dict[str, str] = {}
-        #: Workers that stopped sending heartbeats (killed, or their machine died).
-        self.workers_lost: dict[str, str] = {}
-        #: Users stopped for good on an auth refusal, by what the target answered.
-        self._auth_stops: Counter[str] = Counter()
-        #: Master: each worker's last word on its running users and auth stops.
-        self._worker_users: dict[str, tuple[int, dict[str, int]]] = {}
-        self.stopped: dict[str, Any] | None = None
-        #: ``"SIGINT"`` / ``"SIGTERM"`` once the run was interrupted.
-        self.interrupted_by: str | None = None
+        self.guard = RunGuard(environment, self, self.worker_name, self.role)
         self.finished = False
         self.aggregate: RunAggregate | None = None
         self.run_dir: Path | None = None
@@ -112,7 +95,7 @@ class RunCollector:
         if self.role != "worker" and self.progress_every_s > 0:
             self._greenlets.append(gevent.spawn(self._progress))
         if self.role == "master":
-            self._greenlets.append(gevent.spawn(self._watch_workers))
+            self.guard.watch_workers()
 
     # --- MetricsSink (hot path: O(1), no I/O) -------------------------------------------
 
@@ -143,7 +126,7 @@ class RunCollector:
         """
         if self.load_started is None:
             self.load_started = time.time()
-            self._catch_interrupts()
+            self.guard.catch_interrupts()
         if self.health is not None and not self.health.running:
             gc.collect()
             gc.freeze()
@@ -155,108 +138,6 @@ class RunCollector:
             self.load_stopped = time.time()
         if self.health is not None and self.health.running:
             self.health.stop()
-
-    # --- interrupts ---------------------------------------------------------------------
-
-    def _catch_interrupts(self) -> None:
-        """Know that SIGINT or SIGTERM ended the run, so its summary and exit code say so.
-
-        Installed at test start, after Locust's own SIGTERM handler (which would otherwise
-        replace ours); both signals then take Locust's Ctrl-C path (KeyboardInterrupt →
-        shutdown → ``quitting``), which writes the run directory. A second signal gets the
-        system's default: the process ends at once.
-        """
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._on_interrupt)
-
-    def _on_interrupt(self, signum: int, _frame: object) -> None:
-        for other in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(other, signal.SIG_DFL)
-        if self.interrupted_by is None:
-            self.interrupted_by = signal.Signals(signum).name
-            if self.role != "worker":
-                print(
-                    f"[loadtest] interrupted ({self.interrupted_by}): stopping and writing the "
-                    "run directory; interrupt again to quit at once",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        raise KeyboardInterrupt
-
-    # --- users stopped on an auth refusal ------------------------------------------------
-
-    def user_stopped_on_auth(self, reason: EndReason) -> None:
-        """A user gave up on an auth refusal and stops for the rest of the run."""
-        status = reason.status or "auth"
-        self._auth_stops[status] += 1
-        self.count("users_stopped", by=f"auth {status}")
-        self.event(
-            {
-                "time_utc": utc_iso(time.time()),
-                "worker": self.worker_name,
-                "kind": "user_stopped",
-                "reason": "auth",
-                "status": status,
-                "detail": reason.detail,
-            }
-        )
-        if self.role == "local" and sum(self._auth_stops.values()) == 1:
-            self._greenlets.append(gevent.spawn(self._watch_local_users))
-
-    def _watch_local_users(self) -> None:
-        runner = self.environment.runner
-        while runner is not None:
-            gevent.sleep(0.2)
-            if runner.state == STATE_RUNNING and runner.user_count == 0:
-                self._stop_refused_run(dict(self._auth_stops))
-                return
-
-    def _check_worker_users(self) -> None:
-        """Master: every worker has no user left, and some stopped on an auth refusal."""
-        runner = self.environment.runner
-        if self.stopped is not None or runner is None or runner.state != STATE_RUNNING:
-            return
-        reports = self._worker_users.values()
-        stops: Counter[str] = Counter()
-        for _running, by_status in reports:
-            stops.update(by_status)
-        if stops and all(running == 0 for running, _ in reports):
-            self._stop_refused_run(dict(stops))
-
-    def _stop_refused_run(self, stops: dict[str, int]) -> None:
-        line = refusal_line(stops)
-        self.stopped = {"reason": "auth", "users": sum(stops.values()), "by_status": stops,
-                        "detail": line}  # fmt: skip
-        print(f"loadtest: error: {line}", file=sys.stderr, flush=True)
-        runner = self.environment.runner
-        if runner is not None:
-            gevent.spawn(runner.quit)
-
-    # --- lost workers -------------------------------------------------------------------
-
-    def _watch_workers(self) -> None:
-        """Master: notice workers that stop sending heartbeats (Locust marks them missing)."""
-        while True:
-            gevent.sleep(1.0)
-            self._note_missing_workers()
-
-    def _note_missing_workers(self) -> None:
-        runner = self.environment.runner
-        if not isinstance(runner, MasterRunner):
-            return
-        for client in list(runner.clients.all):
-            if client.state == STATE_MISSING and client.id not in self.workers_lost:
-                name = self._worker_names.get(client.id, client.id)
-                self.workers_lost[client.id] = name
-                print(
-                    f"[loadtest] WARNING: worker {name} stopped sending heartbeats; the windows "
-                    "it shipped are kept, and the run will be marked incomplete",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                self.event(
-                    {"time_utc": utc_iso(time.time()), "worker": name, "kind": "worker_lost"}
-                )
 
     # --- window flow ------------------------------------------------------------------
 
@@ -298,12 +179,10 @@ class RunCollector:
         windows = self.recorder.flush() if stopping else self.recorder.roll()
         rows, events = self._take_rows()
         data[WIRE_KEY] = {
-            "worker": self.worker_name,
             "windows": [window.to_wire() for window in windows],
             "rows": rows,
             "events": events,
-            "users_running": runner.user_count if runner is not None else 0,
-            "auth_stops": dict(self._auth_stops),
+            **self.guard.wire(),
         }
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
@@ -312,18 +191,11 @@ class RunCollector:
         shipped = data.get(WIRE_KEY)
         if not shipped:
             return
-        if "worker" in shipped:
-            self._worker_names[client_id] = str(shipped["worker"])
-        if "users_running" in shipped:
-            self._worker_users[client_id] = (
-                int(shipped["users_running"]),
-                dict(shipped.get("auth_stops") or {}),
-            )
         windows = [MetricWindow.from_wire(wire) for wire in shipped.get("windows", [])]
         own_rows, own_events = self._take_rows()  # the master's own (e.g. a storm marker)
         rows = own_rows + list(shipped.get("rows", []))
         self._absorb(windows, rows, own_events + list(shipped.get("events", [])))
-        self._check_worker_users()
+        self.guard.absorb(client_id, shipped)
 
     # --- finishing --------------------------------------------------------------------
 
@@ -335,9 +207,10 @@ class RunCollector:
         self.on_test_stopping()
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
+        self.guard.stop()
         if self.role == "worker":
             return
-        self._note_missing_workers()
+        self.guard.note_missing_workers()
         windows = self.recorder.flush() if self.role == "local" else []
         self._absorb(windows, *self._take_rows(), final=True)
         assert self.run_dir is not None and self.aggregate is not None
@@ -354,7 +227,7 @@ class RunCollector:
         if code:
             self.environment.process_exit_code = code
         print(self.progress_line(), file=sys.stderr, flush=True)
-        if self.workers_lost:
+        if summary["incomplete"]:
             print(
                 f"loadtest: error: the run is incomplete: {summary['incomplete']['reason']}",
                 file=sys.stderr,
@@ -383,23 +256,10 @@ class RunCollector:
             "breakdowns": totals["breakdowns"],
             "out_of_range": totals["out_of_range"],
             "generator": generator_summary(self.aggregate),
-            "interrupted": self.interrupted_by is not None,
-            "interrupted_by": self.interrupted_by,
-            "incomplete": self._incomplete(),
-            "stopped": self.stopped,
+            **self.guard.summary_fields(),
         }
         summary["slo"] = slo_section(builtin_checks(summary))
         return summary
-
-    def _incomplete(self) -> dict[str, Any] | None:
-        if not self.workers_lost:
-            return None
-        names = sorted(self.workers_lost.values())
-        return {
-            "workers_lost": names,
-            "reason": f"{len(names)} worker(s) stopped sending heartbeats mid-run "
-            f"({', '.join(names)}); their last windows are missing",
-        }
 
     # --- progress ---------------------------------------------------------------------
 
@@ -448,74 +308,12 @@ class RunCollector:
 
     def _write_run_json(self, final: bool) -> None:
         assert self.run_dir is not None
-        options = self.environment.parsed_options
-        meta = json.loads(os.environ.get("LOADTEST_RUN_META", "{}") or "{}")
-        record = {
-            "schema": "loadtest.run/1",
-            "scenario": getattr(options, "loadtest_scenario", "") or None,
-            "locustfile": getattr(options, "locustfile", None),
-            "target": redact_url(self.environment.host or ""),
-            "started_utc": _utc(self.started_at),
-            "ended_utc": _utc(time.time()) if final else None,
-            "role": self.role,
-            "workers": len(self._workers_seen),
-            "interrupted": self.interrupted_by is not None,
-            "host": socket.gethostname(),
-            "options": redact(vars(options) if options is not None else {}),
-            "versions": _versions(),
-            **meta,
-        }
-        write_json(self.run_dir / "run.json", record)
-
-
-SECRET_WORDS = frozenset(
-    {"secret", "token", "password", "passwd", "credential", "credentials", "auth"}
-)  # "auth": Locust's --web-auth user:password
-
-
-def _looks_secret(name: str) -> bool:
-    """``api_key``, ``jwt_secret``, ``token``…: yes; ``id_key``, ``tokens_file``: no."""
-    words = name.lower().replace("-", "_").split("_")
-    return name.lower().endswith("api_key") or any(word in SECRET_WORDS for word in words)
-
-
-def redact(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Options fit to write down: anything that might be a secret is replaced by a marker."""
-    clean: dict[str, Any] = {}
-    for name, value in options.items():
-        if _looks_secret(name) and value:
-            clean[name] = "<redacted>"
-        elif isinstance(value, str):
-            clean[name] = redact_url(value)
-        elif isinstance(value, int | float | bool) or value is None:
-            clean[name] = value
-        elif isinstance(value, list | tuple):
-            clean[name] = [v if isinstance(v, str | int | float | bool) else str(v) for v in value]
-        else:
-            clean[name] = str(value)
-    return clean
-
-
-def redact_url(text: str) -> str:
-    """A URL without the password of its user info (``wss://user:pw@host`` → ``user:***@``)."""
-    parts = urlsplit(text)
-    if not parts.scheme or parts.password is None:
-        return text
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _utc(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": sys.version.split()[0]}
-    for package in ("loadtest", "locust", "websockets", "gevent", "hdrhistogram"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return found
+        write_run_json(
+            self.run_dir,
+            self.environment,
+            role=self.role,
+            started_at=self.started_at,
+            workers=len(self._workers_seen),
+            interrupted=self.guard.interrupted_by is not None,
+            final=final,
+        )

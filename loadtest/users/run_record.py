@@ -1,0 +1,103 @@
+"""``run.json``: what was run, against what, with which versions, and no secret in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from locust.env import Environment
+
+from loadtest.rundir import write_json
+
+RUN_SCHEMA = "loadtest.run/1"
+
+
+def write_run_json(
+    run_dir: Path,
+    environment: Environment,
+    *,
+    role: str,
+    started_at: float,
+    workers: int,
+    interrupted: bool,
+    final: bool,
+) -> None:
+    """Write ``run.json`` (atomically): at start, and again with its end time when done."""
+    options = environment.parsed_options
+    meta = json.loads(os.environ.get("LOADTEST_RUN_META", "{}") or "{}")
+    record = {
+        "schema": RUN_SCHEMA,
+        "scenario": getattr(options, "loadtest_scenario", "") or None,
+        "locustfile": getattr(options, "locustfile", None),
+        "target": redact_url(environment.host or ""),
+        "started_utc": _utc(started_at),
+        "ended_utc": _utc(time.time()) if final else None,
+        "role": role,
+        "workers": workers,
+        "interrupted": interrupted,
+        "host": socket.gethostname(),
+        "options": redact(vars(options) if options is not None else {}),
+        "versions": _versions(),
+        **meta,
+    }
+    write_json(run_dir / "run.json", record)
+
+
+SECRET_WORDS = frozenset(
+    {"secret", "token", "password", "passwd", "credential", "credentials", "auth"}
+)  # "auth": Locust's --web-auth user:password
+
+
+def _looks_secret(name: str) -> bool:
+    """``api_key``, ``jwt_secret``, ``token``…: yes; ``id_key``, ``tokens_file``: no."""
+    words = name.lower().replace("-", "_").split("_")
+    return name.lower().endswith("api_key") or any(word in SECRET_WORDS for word in words)
+
+
+def redact(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options fit to write down: anything that might be a secret is replaced by a marker."""
+    clean: dict[str, Any] = {}
+    for name, value in options.items():
+        if _looks_secret(name) and value:
+            clean[name] = "<redacted>"
+        elif isinstance(value, str):
+            clean[name] = redact_url(value)
+        elif isinstance(value, int | float | bool) or value is None:
+            clean[name] = value
+        elif isinstance(value, list | tuple):
+            clean[name] = [v if isinstance(v, str | int | float | bool) else str(v) for v in value]
+        else:
+            clean[name] = str(value)
+    return clean
+
+
+def redact_url(text: str) -> str:
+    """A URL without the password of its user info (``wss://user:pw@host`` → ``user:***@``)."""
+    parts = urlsplit(text)
+    if not parts.scheme or parts.password is None:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": sys.version.split()[0]}
+    for package in ("loadtest", "locust", "websockets", "gevent", "hdrhistogram"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
