@@ -1,0 +1,220 @@
+"""``report.html``: one self-contained page a person reads at a glance.
+
+Nothing on the page reaches the network: CSS is inline, figures are PNG ``data:`` URIs, there
+is no script, font or link, so the file opens the same from a CI artefact store, an e-mail or a
+laptop on a plane. Every string that comes from the run (scenario names, target URLs, labels,
+check texts) goes through :func:`html.escape`: they are user input.
+
+Section order answers the reader's questions in turn: did it pass (verdicts and banners), what
+ran, the numbers, how they moved over time, the tail, whether the generator itself was healthy,
+and what each metric means.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from loadtest.metrics.definitions import GENERATOR_DEFINITIONS, LATENCY_DEFINITIONS
+from loadtest.report import headline
+from loadtest.report.model import ReportInput
+from loadtest.report.table import COLUMNS, METRIC_ROWS
+
+FILENAME = "report.html"
+
+SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("over_time", "Over time", "Grey: outside the steady state (ramp, warm-up). "
+     "Red: buckets in which the load generator was saturated."),
+    ("spectra", "Percentile spectra", "Each metric's distribution over the steady state, "
+     "HdrHistogram style: the x axis stretches the tail (1 / (1 − p))."),
+    ("generator", "Load-generator health", "A saturated generator reports its own queueing as "
+     "latency: read the numbers above only where these stay below their thresholds."),
+)  # fmt: skip
+
+#: The browser itself forbids any fetch: a resource that is not inline fails to load, visibly,
+#: instead of leaking the report's existence (or a target URL) to a third party.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
+max-width:960px;padding:16px 24px;color:#212121;background:#fff}
+h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f4f4f4;
+padding:0 3px;border-radius:3px}
+.verdict{display:inline-block;padding:1px 8px;border-radius:4px;font-weight:600;color:#fff}
+.pass{background:#2e7d32}.fail{background:#c62828}.inconclusive{background:#ef6c00}
+.banner{padding:8px 12px;margin:8px 0;border-radius:4px;border-left:6px solid}
+.banner.interrupted,.banner.saturated{background:#fff3e0;border-color:#ef6c00}
+.banner.incomplete,.banner.stopped{background:#ffebee;border-color:#c62828}
+.note{color:#555}figure{margin:12px 0}figure img{max-width:100%;height:auto}
+figcaption{color:#555;font-size:12px}details{margin:6px 0}
+"""
+
+
+def render_html(report: ReportInput) -> tuple[str, str]:
+    """The report page.
+
+    Args:
+        report: the run's summary, metadata, series and spectra.
+
+    Returns:
+        ``("report.html", page)``.
+    """
+    # Imported here: matplotlib costs ~0.5 s to import, which a CLI writing only md, json or
+    # junit should not pay.
+    from loadtest.report.plots import render_plots
+
+    summary, run = report.summary, report.run
+    plots = render_plots(report)
+    verdict = headline.overall_verdict(summary)
+    scenario = run.get("scenario") or "run"
+    parts: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        f"<title>loadtest {_e(scenario)}: {_e(verdict)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{_badge(verdict)} loadtest <code>{_e(scenario)}</code></h1>",
+        *_banners(summary),
+        *_verdicts(summary),
+        *_run(run, summary),
+        *_percentiles(summary),
+    ]
+    for section, heading, note in SECTIONS:
+        chosen = [plot for plot in plots if plot.section == section]
+        if not chosen:
+            continue
+        parts.append(f'<h2 id="{section}">{_e(heading)}</h2><p class="note">{_e(note)}</p>')
+        for plot in chosen:
+            data = base64.b64encode(plot.png).decode("ascii")
+            parts.append(
+                f'<figure id="{_e(plot.key)}"><img alt="{_e(plot.title)}" '
+                f'src="data:image/png;base64,{data}"></figure>'
+            )
+    parts.extend(_definitions())
+    parts.append("</body></html>")
+    return FILENAME, "\n".join(parts) + "\n"
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _badge(verdict: str) -> str:
+    kind = verdict if verdict in headline.VERDICTS else "inconclusive"
+    return f'<span class="verdict {kind}">{_e(verdict.upper())}</span>'
+
+
+def _markdown_inline(text: str) -> str:
+    """Escape, then render the definitions' only Markdown: `code` and *emphasis*."""
+    escaped = _e(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", escaped)
+
+
+def _banners(summary: Mapping[str, Any]) -> Iterable[str]:
+    for banner in headline.banners(summary):
+        yield (
+            f'<div class="banner {_e(banner.kind)}"><strong>{_e(banner.title)}</strong>: '
+            f"{_e(banner.text)}</div>"
+        )
+
+
+def _verdicts(summary: Mapping[str, Any]) -> Iterable[str]:
+    checks = headline.checks(summary)
+    yield '<h2 id="verdicts">SLO verdicts</h2>'
+    if not checks:
+        yield '<p class="note">No check was judged: the run is inconclusive.</p>'
+        return
+    yield (
+        "<table><thead><tr><th>verdict</th><th>check</th><th class=n>value</th>"
+        "<th class=n>samples</th><th></th></tr></thead><tbody>"
+    )
+    for check in checks:
+        verdict = str(check.get("verdict", "inconclusive"))
+        samples = check.get("samples")
+        builtin = "built-in gate" if check.get("builtin") else ""
+        reason = check.get("reason") or ""
+        yield (
+            f"<tr><td>{_badge(verdict)}</td><td><code>{_e(check.get('check', '?'))}</code>"
+            f"{'<br><span class=note>' + _e(reason) + '</span>' if reason else ''}</td>"
+            f"<td class=n>{_e(headline.format_value(check.get('value')))}</td>"
+            f"<td class=n>{_e(headline.format_value(samples))}</td>"
+            f"<td class=note>{builtin}</td></tr>"
+        )
+    yield "</tbody></table>"
+
+
+def _run(run: Mapping[str, Any], summary: Mapping[str, Any]) -> Iterable[str]:
+    yield '<h2 id="run">Run</h2><table><tbody>'
+    for label, value in headline.run_facts(run, summary):
+        yield f"<tr><th>{_e(label)}</th><td>{_e(value)}</td></tr>"
+    yield "</tbody></table>"
+    options = run.get("options")
+    if options:
+        # All options, for the record; run.json already has its secrets redacted.
+        shown = json.dumps(options, indent=1, sort_keys=True, default=str)
+        yield f"<details><summary>every option</summary><pre>{_e(shown)}</pre></details>"
+
+
+def _percentiles(summary: Mapping[str, Any]) -> Iterable[str]:
+    metrics: Mapping[str, Mapping[str, Any]] = summary.get("metrics") or {}
+    keys = headline.table_metrics(summary, [key for key, _ in METRIC_ROWS])
+    yield '<h2 id="percentiles">Percentiles (ms)</h2>'
+    yield f'<p class="note">{_e(headline.steady_state_text(summary))}</p>'
+    if keys:
+        header = "".join(f"<th class=n>{_e(label)}</th>" for _, label in COLUMNS)
+        yield f"<table><thead><tr><th>metric</th>{header}</tr></thead><tbody>"
+        for key in keys:
+            cells = "".join(
+                f"<td class=n>{_e(headline.format_ms(metrics[key].get(column), column))}</td>"
+                for column, _ in COLUMNS
+            )
+            yield f"<tr><td><code>{_e(key)}</code></td>{cells}</tr>"
+        yield "</tbody></table>"
+    else:
+        yield '<p class="note">No latency recorded.</p>'
+    counts = headline.nonzero_counts(summary)
+    if counts:
+        shown = " · ".join(f"<code>{_e(key)}</code> {value:,}" for key, value in counts)
+        yield f"<p>{shown}</p>"
+    for label, detail in headline.breakdown_lines(summary):
+        yield f"<p><code>{_e(label)}</code>: {_e(detail)}</p>"
+    outages = (summary.get("connections") or {}).get("outages") or []
+    for outage in outages:
+        yield (
+            f'<p class="note">connection outage {_e(outage.get("from_utc"))} → '
+            f"{_e(outage.get('to_utc'))} ({_e(outage.get('seconds'))} s)</p>"
+        )
+
+
+def _definitions() -> Iterable[str]:
+    yield '<h2 id="definitions">Metric definitions</h2>'
+    yield (
+        '<p class="note">As in docs/metrics.md, which also explains the statistics '
+        "(HdrHistogram, 3 significant digits) and the time windows.</p>"
+    )
+    yield (
+        "<table><thead><tr><th>metric</th><th>from → to</th><th>one sample per</th>"
+        "<th>excluded</th></tr></thead><tbody>"
+    )
+    for definition in LATENCY_DEFINITIONS.values():
+        yield (
+            f"<tr><td><code>{_e(definition.key)}</code></td>"
+            f"<td>{_markdown_inline(definition.from_to)}</td>"
+            f"<td>{_markdown_inline(definition.one_sample_per)}</td>"
+            f"<td>{_markdown_inline(definition.excluded)}</td></tr>"
+        )
+    for definition in GENERATOR_DEFINITIONS.values():
+        yield (
+            f"<tr><td><code>{_e(definition.key)}</code></td>"
+            f"<td colspan=3>{_markdown_inline(definition.from_to)}</td></tr>"
+        )
+    yield "</tbody></table>"
