@@ -26,9 +26,9 @@ from loadtest.auth.environment import (
     choose_token_source,
 )
 from loadtest.errors import LoadtestError, UsageError
+from loadtest.timespan import timespan_seconds
 
 EXIT_OK, EXIT_TOOL_FAILED, EXIT_USAGE = 0, 1, 2
-TIMESPAN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 
 
 class LoadtestGroup(click.Group):
@@ -53,23 +53,30 @@ def main() -> None:
     """Load and soak testing for streaming WebSocket chat APIs."""
 
 
-def timespan_seconds(text: str) -> int:
-    """Locust's duration syntax (``90``, ``90s``, ``10m``, ``1h30m``) in seconds; 0 if invalid.
-
-    Zero is refused by the caller: Locust takes a zero run time as "no limit", and a load test
-    that never stops is not what anyone typing ``0m`` meant.
-    """
-    match = TIMESPAN.match(text or "")
-    if not match:
-        return 0
-    hours, minutes, seconds = (int(match.group(name) or 0) for name in ("h", "m", "s"))
-    return hours * 3600 + minutes * 60 + seconds
-
-
 def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    # Zero is refused: Locust takes a zero run time as "no limit", and a load test that never
+    # stops is not what anyone typing ``0m`` meant.
     if timespan_seconds(value) <= 0:
         raise click.BadParameter(f"{value!r} is not a positive duration like 90s, 10m, 1h30m")
     return value
+
+
+RUN_SLO_FILE = "slo.toml"  # as loadtest.users.report_process keeps it
+
+
+def _formats(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _optional_timespan(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> int | None:
+    if value is None:
+        return None
+    seconds = timespan_seconds(value)
+    if seconds <= 0 and value.strip() not in {"0", "0s"}:
+        raise click.BadParameter(f"{value!r} is not a duration like 30s, 2m")
+    return seconds
 
 
 @main.command("run", context_settings={"ignore_unknown_options": False})
@@ -101,6 +108,12 @@ def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="run directory [default: reports/<UTC>-<scenario>]")
 @click.option("--target-args", default="", metavar="'ARGS'",
               help="options for the embedded target, e.g. '--profile fixed --ttfc-ms 50'")
+@click.option("--slo", type=click.Path(dir_okay=False, path_type=Path),
+              help="SLO file (TOML) to judge the run by; exit 3 when a check fails")
+@click.option("--warmup", default="0", callback=_optional_timespan,
+              help="leave the first D after the ramp out of the headline metrics (30s, 2m)")
+@click.option("--format", "formats", default="html,md,json", show_default=True,
+              help="reports written into the run directory: html, md, json, junit")
 @click.argument("locust_args", nargs=-1, type=click.UNPROCESSED)
 def run_command(
     scenario: str | None,
@@ -117,6 +130,9 @@ def run_command(
     login_file: str | None,
     out: Path | None,
     target_args: str,
+    slo: Path | None,
+    warmup: int | None,
+    formats: str,
     locust_args: tuple[str, ...],
 ) -> None:
     """Run SCENARIO (a locustfile or a name in scenarios/; default: chat) and print percentiles.
@@ -150,6 +166,15 @@ def run_command(
     if arrival_rate is not None:
         users = max(1, workers)  # one arrival driver per process; each runs rate / users
         spawn_rate = float(users)
+    judged: tuple[str, ...] = ("--warmup", f"{warmup or 0}s", "--report-format", formats)
+    if slo is not None:
+        from loadtest.analysis.slo import load_slo
+
+        load_slo(slo)  # a bad file is a usage error now, not after the run
+        judged += ("--slo", str(slo.resolve()))
+    from loadtest.report.renderers import check_formats
+
+    check_formats(_formats(formats))
     request = RunRequest(
         scenario=scenario,
         host=host,
@@ -161,7 +186,7 @@ def run_command(
         out=out,
         secrets=secrets,
         target_args=target_args,
-        locust_args=locust_args,
+        locust_args=judged + locust_args,
     )
     code, run_dir = run(request)
     if code == EXIT_USAGE:
@@ -211,6 +236,47 @@ def _one_token_source(ctx: click.Context, *values: str | None) -> TokenChoice | 
         if _given(ctx, option.name)
     }
     return choose_token_source(typed, os.environ)
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", default="html,md,json", show_default=True,
+              help="reports to write: html, md, json, junit (comma-separated)")
+@click.option("--slo", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"SLO file (TOML) [default: the run's own {RUN_SLO_FILE}, if any]")
+@click.option("--warmup", callback=_optional_timespan,
+              help="leave the first D after the ramp out of the headline metrics "
+                   "[default: the run's own --warmup]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="where the reports go [default: RUN_DIR]")
+@click.option("--quiet", is_flag=True, help="print nothing but errors (the exit code decides)")
+def report_command(
+    run_dir: Path,
+    formats: str,
+    slo: Path | None,
+    warmup: int | None,
+    out: Path | None,
+    quiet: bool,
+) -> None:
+    """Rebuild summary.json and the reports of RUN_DIR from its raw files alone.
+
+    Exit code: 0 every check passed, 1 the run is incomplete, 3 a check failed or was
+    inconclusive, 130 / 143 the run was interrupted.
+    """
+    from loadtest.analysis.gate import exit_code
+    from loadtest.report.rebuild import rebuild
+    from loadtest.report.table import render_percentile_table
+    from loadtest.report.verdict import render_verdict
+
+    if not (run_dir / "run.json").is_file():
+        raise UsageError(f"{run_dir}: not a run directory (no run.json)")
+    if slo is None and (run_dir / RUN_SLO_FILE).is_file():
+        slo = run_dir / RUN_SLO_FILE
+    summary = rebuild(run_dir, formats=_formats(formats), slo=slo, warmup_s=warmup, out=out)
+    if not quiet:
+        click.echo(render_percentile_table(summary), err=True)
+        click.echo("\n" + render_verdict(summary), err=True)
+    sys.exit(exit_code(summary))
 
 
 def _attach_serve() -> None:

@@ -55,4 +55,4 @@ def test_master_and_two_workers_write_one_run_directory(tmp_path: Path) -> None:
         rows = list(csv.DictReader(handle))
     assert len(rows) == counts["streams_started"]
     assert len({row["worker"] for row in rows}) == 2
-    assert summary["metrics"]["ttfc_ms"]["count"] == counts["streams_completed"]
+    assert summary["metrics_all"]["ttfc_ms"]["count"] == counts["streams_completed"]

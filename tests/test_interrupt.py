@@ -18,7 +18,7 @@ def _interactive_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start_run(out: Path) -> subprocess.Popen[str]:
+def _start_run(out: Path, rows_bytes: int = 500) -> subprocess.Popen[str]:
     run = subprocess.Popen(
         [sys.executable, "-m", "loadtest.cli", "run", "-u", "4", "-t", "60s", "--out", str(out),
          "--target-args", "--profile fixed", "--", "--think-time", "0.1"],
@@ -27,7 +27,7 @@ def _start_run(out: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
     deadline = time.monotonic() + 30
     rows = out / "streams.csv"
-    while not rows.exists() or rows.stat().st_size < 500:
+    while not rows.exists() or rows.stat().st_size < rows_bytes:
         assert time.monotonic() < deadline and run.poll() is None, "the run did not get going"
         time.sleep(0.1)
     return run
@@ -41,7 +41,7 @@ def test_an_interrupt_writes_every_file_marks_the_run_and_exits_with_the_signal(
     tmp_path: Path, signum: int, code: int, name: str
 ) -> None:
     out = tmp_path / "run"
-    run = _start_run(out)
+    run = _start_run(out, rows_bytes=6000)  # a few steady seconds, so the table has numbers
     interrupted = time.monotonic()
     if signum == signal.SIGINT:
         os.killpg(run.pid, signum)  # what a terminal does on Ctrl-C: the whole group

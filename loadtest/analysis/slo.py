@@ -23,7 +23,8 @@ Derived rates (the same text is in ``docs/metrics.md``, "Derived rates and SLO c
   Samples: the denominator.
 - ``reconnect_success_rate = reconnects / reconnect_attempts``. Samples: ``reconnect_attempts``;
   with no attempt the check is inconclusive (never 1.0 by convention).
-- ``goodput = streams_completed / steady-state seconds`` in streams/s, where the seconds are
+- ``goodput = streams_completed / steady-state seconds`` in streams/s, counting the streams
+  completed in the steady state (``steady_state.counts``), where the seconds are
   ``steady_state.to_s - steady_state.from_s`` (else ``duration_s``; per window, the window's
   length). Samples: ``streams_completed``; ``min_samples`` does not apply, because the
   denominator is time, not a sample count, and a stalled target (nothing completed) must fail
@@ -506,6 +507,8 @@ def _whole_run_value(
     if check.kind == "count":
         value = int(counts.get(check.metric, 0))
         return value, value, None
+    if check.metric == "goodput":  # per steady second: so only the steady state's completions
+        counts = (summary.get("steady_state") or {}).get("counts") or counts
     return _rate(check.metric, lambda key: int(counts.get(key, 0)), _steady_seconds(summary))
 
 

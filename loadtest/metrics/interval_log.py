@@ -85,7 +85,7 @@ class IntervalLogWriter:
         header.output_legend()
         self._hlog.flush()
 
-    def write(self, window: MetricWindow) -> None:
+    def write(self, window: MetricWindow, notes: Iterable[str] = ()) -> None:
         """Append one window: a tagged histogram line per metric, then its counters line.
 
         Both files are flushed to the operating system before returning (not fsynced: a
@@ -93,6 +93,9 @@ class IntervalLogWriter:
 
         Args:
             window: a closed window; empty histograms are skipped.
+            notes: why the generator was saturated in this window, if it was (written as
+                ``notes``; judged here, where the window's histograms are still in memory,
+                so a reader needs no per-window histogram to flag it).
         """
         length_s = max(window.end_s - window.start_s, 0.0)
         for metric in sorted(window.histograms):
@@ -112,6 +115,7 @@ class IntervalLogWriter:
             "breakdowns": window.breakdowns,
             "gauges": {k: {"last": g.last, "max": g.max} for k, g in window.gauges.items()},
             "out_of_range": {m: n for m, n in window.out_of_range().items() if n},
+            "notes": list(notes),
         }
         self._counts.write(json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n")
         self._counts.flush()

@@ -585,18 +585,22 @@ class RunAggregate:
               {"401": 2, "timeout": 1}}}``; labels sorted.
             - ``out_of_range``: for each key of ``metrics``, samples clamped into range.
         """
-        totals = self.totals
-        metric_names = list(METRICS) + sorted(
-            m for m in totals.histograms if m not in METRICS and m not in GENERATOR_METRICS
-        )
-        empty = LatencyHistogram()
-        metrics = {m: totals.histograms.get(m, empty).summary_ms() for m in metric_names}
-        counts = {key: totals.counts.get(key, 0) for key in COUNTS}
-        counts |= {k: n for k, n in sorted(totals.counts.items()) if k not in counts}
-        out_of_range = {m: totals.histograms.get(m, empty).out_of_range for m in metric_names}
-        return {
-            "metrics": metrics,
-            "counts": counts,
-            "breakdowns": _shape_breakdowns(totals.breakdowns, fill=True),
-            "out_of_range": out_of_range,
-        }
+        return totals_summary(self.totals)
+
+
+def totals_summary(totals: MetricWindow) -> dict[str, Any]:
+    """A merged window shaped for summary.json (see :meth:`RunAggregate.totals_summary`)."""
+    metric_names = list(METRICS) + sorted(
+        m for m in totals.histograms if m not in METRICS and m not in GENERATOR_METRICS
+    )
+    empty = LatencyHistogram()
+    metrics = {m: totals.histograms.get(m, empty).summary_ms() for m in metric_names}
+    counts = {key: totals.counts.get(key, 0) for key in COUNTS}
+    counts |= {k: n for k, n in sorted(totals.counts.items()) if k not in counts}
+    out_of_range = {m: totals.histograms.get(m, empty).out_of_range for m in metric_names}
+    return {
+        "metrics": metrics,
+        "counts": counts,
+        "breakdowns": _shape_breakdowns(totals.breakdowns, fill=True),
+        "out_of_range": out_of_range,
+    }

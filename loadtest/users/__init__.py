@@ -81,6 +81,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     environment.loadtest_collector = collector
     environment.events.test_start.add_listener(collector.on_test_start)
     environment.events.test_stopping.add_listener(collector.on_test_stopping)
+    environment.events.spawning_complete.add_listener(collector.on_spawning_complete)
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(collector.on_report_to_master)
     elif isinstance(runner, MasterRunner):

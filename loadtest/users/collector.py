@@ -31,17 +31,18 @@ from locust.runners import (
     WorkerRunner,
 )
 
-from loadtest.analysis.gate import builtin_checks, exit_code, slo_section
 from loadtest.metrics.event_log import EventLogWriter
 from loadtest.metrics.generator_health import (
     GeneratorHealth,
-    generator_summary,
     saturation_reasons,
 )
 from loadtest.metrics.interval_log import IntervalLogWriter
 from loadtest.metrics.stream_rows import StreamRowWriter
 from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
-from loadtest.rundir import default_run_dir, write_json
+from loadtest.rundir import default_run_dir
+from loadtest.timespan import timespan_seconds
+from loadtest.users.live_slo import LiveJudge
+from loadtest.users.report_process import keep_slo_file, make_report
 from loadtest.users.run_guard import RunGuard
 from loadtest.users.run_record import write_run_json
 
@@ -49,7 +50,6 @@ WIRE_KEY = "loadtest"
 #: How long a window stays open to stragglers before it is written out and dropped from
 #: memory: two worker report intervals (3 s each) and a margin.
 SEAL_AFTER_S = 8.0
-SUMMARY_SCHEMA = "loadtest.summary/1"
 
 
 class RunCollector:
@@ -77,8 +77,12 @@ class RunCollector:
         #: The load period: Locust's test_start → test_stopping (what duration_s measures).
         self.load_started: float | None = None
         self.load_stopped: float | None = None
+        #: When Locust reported every user spawned: the steady state starts here (+ warm-up).
+        self.spawning_completed: float | None = None
+        self.warmup_s = float(timespan_seconds(str(getattr(options, "warmup", "0") or "0")))
         self._workers_seen: set[str] = set()
         self.guard = RunGuard(environment, self, self.worker_name, self.role)
+        self._judge: LiveJudge | None = None
         self.finished = False
         self.aggregate: RunAggregate | None = None
         self.run_dir: Path | None = None
@@ -88,6 +92,9 @@ class RunCollector:
             self._log = IntervalLogWriter(self.run_dir)
             self._streams = StreamRowWriter(self.run_dir / "streams.csv")
             self._event_log = EventLogWriter(self.run_dir / "events.jsonl")
+            spec = keep_slo_file(getattr(options, "slo", "") or "", self.run_dir)
+            if spec is not None and spec.abort_on_fail and spec.window_spans():
+                self._judge = LiveJudge(spec, self._steady_from, self.guard.abort_on)
             self._write_run_json(final=False)
         self.health = GeneratorHealth(self.recorder) if self.role != "master" else None
         if self.role == "local":
@@ -132,6 +139,17 @@ class RunCollector:
             gc.freeze()
             self.health.start()
 
+    def _steady_from(self) -> float | None:
+        if self.spawning_completed is None:
+            return None
+        return self.spawning_completed + self.warmup_s
+
+    def on_spawning_complete(self, **_: Any) -> None:
+        if self.spawning_completed is None:
+            self.spawning_completed = time.time()
+            if self.run_dir is not None:
+                self._write_run_json(final=False)
+
     def on_test_stopping(self, **_: Any) -> None:
         """Stop sampling before users are killed: tearing down is not load either."""
         if self.load_stopped is None:
@@ -165,8 +183,12 @@ class RunCollector:
         for window in windows:
             self.aggregate.add(window, copy=False)
         before = float("inf") if final else time.time() - SEAL_AFTER_S
-        for window in self.aggregate.seal(before, notes=saturation_reasons):
-            self._log.write(window)
+        for window in self.aggregate.seal(before):
+            self._log.write(window, notes=saturation_reasons(window))
+            if self._judge is not None:
+                self._judge.add(window)
+        if self._judge is not None:
+            self._judge.close_before(before)
         for row in rows:
             self._streams.write(row)
         self._streams.flush()
@@ -200,7 +222,8 @@ class RunCollector:
     # --- finishing --------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Write the last windows, ``summary.json`` and the final ``run.json``. Idempotent."""
+        """Write the last windows and the final ``run.json``, then have ``summary.json`` and
+        the reports made from them in a process of their own. Idempotent."""
         if self.finished:
             return
         self.finished = True
@@ -217,49 +240,11 @@ class RunCollector:
         self._streams.close()
         self._event_log.close()
         self._log.close()
-        summary = self.build_summary()
-        from loadtest.analysis.connections import connections_summary  # pandas: not in workers
-
-        summary["connections"] = connections_summary(self.run_dir, self.window_s)
-        write_json(self.run_dir / "summary.json", summary)
         self._write_run_json(final=True)
-        code = exit_code(summary)
+        print(self.progress_line(), file=sys.stderr, flush=True)
+        code = make_report(self.run_dir, self.environment.parsed_options)
         if code:
             self.environment.process_exit_code = code
-        print(self.progress_line(), file=sys.stderr, flush=True)
-        if summary["incomplete"]:
-            print(
-                f"loadtest: error: the run is incomplete: {summary['incomplete']['reason']}",
-                file=sys.stderr,
-                flush=True,
-            )
-        generator = summary["generator"]
-        if generator["saturated"]:
-            print(
-                "[loadtest] WARNING: the load generator was saturated in "
-                f"{len(generator['saturated_windows'])} window(s); latency figures from them "
-                "include the generator's own queueing",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def build_summary(self) -> dict[str, Any]:
-        assert self.aggregate is not None
-        totals = self.aggregate.totals_summary()
-        summary: dict[str, Any] = {
-            "schema": SUMMARY_SCHEMA,
-            "duration_s": round(
-                (self.load_stopped or time.time()) - (self.load_started or self.started_at), 3
-            ),
-            "metrics": totals["metrics"],
-            "counts": totals["counts"],
-            "breakdowns": totals["breakdowns"],
-            "out_of_range": totals["out_of_range"],
-            "generator": generator_summary(self.aggregate),
-            **self.guard.summary_fields(),
-        }
-        summary["slo"] = slo_section(builtin_checks(summary))
-        return summary
 
     # --- progress ---------------------------------------------------------------------
 
@@ -308,12 +293,22 @@ class RunCollector:
 
     def _write_run_json(self, final: bool) -> None:
         assert self.run_dir is not None
+        outcome = self.guard.summary_fields()
         write_run_json(
             self.run_dir,
             self.environment,
             role=self.role,
             started_at=self.started_at,
             workers=len(self._workers_seen),
-            interrupted=self.guard.interrupted_by is not None,
+            load={
+                "started_s": self.load_started,
+                "stopped_s": self.load_stopped,
+                "spawning_complete_s": self.spawning_completed,
+                "warmup_s": self.warmup_s,
+                "window_s": self.window_s,
+            },
+            outcome={
+                k: outcome[k] for k in ("interrupted_by", "stopped", "incomplete", "aborted")
+            },
             final=final,
         )

@@ -43,6 +43,11 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--prompts-file", {"default": "", "help": "one prompt per line (default: shipped corpus)"}),
     ("--seed", {"type": int, "default": 0, "help": "seed for prompts and think times"}),
     ("--progress-every", {"type": float, "default": 5.0, "help": "progress line every N s"}),
+    ("--warmup", {"default": "0", "help": "leave the first D after the ramp out of the headline "
+                                          "metrics (Locust time syntax: 30s, 2m)"}),
+    ("--slo", {"default": "", "help": "SLO file (TOML) to judge the run by"}),
+    ("--report-format", {"default": "html,md,json",
+                         "help": "reports written into the run directory at the end"}),
 )
 
 

@@ -48,6 +48,8 @@ class RunGuard:
         self.interrupted_by: str | None = None
         #: Set when every user stopped on an auth refusal (``summary.stopped``).
         self.stopped: dict[str, Any] | None = None
+        #: The windowed SLO check that stopped the run (``abort_on_fail``), if one did.
+        self.aborted: dict[str, Any] | None = None
         #: Locust client id → our worker name, for workers that stopped sending heartbeats.
         self.workers_lost: dict[str, str] = {}
         self._auth_stops: Counter[str] = Counter()
@@ -63,6 +65,7 @@ class RunGuard:
             "interrupted_by": self.interrupted_by,
             "incomplete": self.incomplete(),
             "stopped": self.stopped,
+            "aborted": self.aborted,
         }
 
     def stop(self) -> None:
@@ -129,6 +132,26 @@ class RunGuard:
         self.stopped = {"reason": "auth", "users": sum(stops.values()), "by_status": stops,
                         "detail": line}  # fmt: skip
         print(f"loadtest: error: {line}", file=sys.stderr, flush=True)
+        runner = self.environment.runner
+        if runner is not None:
+            gevent.spawn(runner.quit)
+
+    # --- abort_on_fail ------------------------------------------------------------------
+
+    def abort_on(self, result: Mapping[str, Any]) -> None:
+        """A windowed SLO check was lost and the SLO file says abort: stop the run now."""
+        self.aborted = {
+            "check": result["check"],
+            "value": result.get("value"),
+            "window_utc": result.get("worst_window_utc"),
+        }
+        print(
+            f"loadtest: error: SLO check lost, stopping the run (abort_on_fail): "
+            f"{result['check']} was {result.get('value')} in the window from "
+            f"{result.get('worst_window_utc')}",
+            file=sys.stderr,
+            flush=True,
+        )
         runner = self.environment.runner
         if runner is not None:
             gevent.spawn(runner.quit)

@@ -26,10 +26,18 @@ def write_run_json(
     role: str,
     started_at: float,
     workers: int,
-    interrupted: bool,
+    load: Mapping[str, Any],
+    outcome: Mapping[str, Any],
     final: bool,
 ) -> None:
-    """Write ``run.json`` (atomically): at start, and again with its end time when done."""
+    """Write ``run.json`` (atomically): at start, when spawning completes, and at the end.
+
+    Args:
+        load: the load period as the running side saw it: ``started_s``, ``stopped_s``,
+            ``spawning_complete_s`` (epoch seconds), ``warmup_s``, ``window_s``; the summary's
+            steady state is derived from these.
+        outcome: how the run ended: ``interrupted_by``, ``stopped``, ``incomplete``.
+    """
     options = environment.parsed_options
     meta = json.loads(os.environ.get("LOADTEST_RUN_META", "{}") or "{}")
     record = {
@@ -41,7 +49,9 @@ def write_run_json(
         "ended_utc": _utc(time.time()) if final else None,
         "role": role,
         "workers": workers,
-        "interrupted": interrupted,
+        "interrupted": bool(outcome.get("interrupted_by")),
+        "load": dict(load),
+        "outcome": dict(outcome),
         "host": socket.gethostname(),
         "options": redact(vars(options) if options is not None else {}),
         "versions": _versions(),

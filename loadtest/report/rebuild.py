@@ -1,0 +1,45 @@
+"""``loadtest report``: summary.json and every report, rebuilt from a run directory's raw files.
+
+One pass reads the interval files (:func:`loadtest.analysis.summary.read_run_dir`); the SLO
+file, if any, is judged on that pass's totals and series; ``summary.json`` is written
+atomically into the run directory and the reports beside it (or into ``out``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loadtest.analysis.summary import build_summary, read_run_dir, report_input
+from loadtest.rundir import write_json
+
+
+def rebuild(
+    run_dir: Path,
+    *,
+    formats: Sequence[str] = ("html", "md", "json"),
+    slo: Path | None = None,
+    warmup_s: float | None = None,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """Rebuild ``summary.json`` (and the reports in ``formats``) and return the summary.
+
+    Raises:
+        UsageError: not a run directory, a bad SLO file (naming its line), an unknown format.
+    """
+    from loadtest.analysis.slo import evaluate, load_slo
+    from loadtest.report.renderers import check_formats, write_reports
+
+    check_formats(formats)
+    spec = load_slo(slo) if slo is not None else None
+    spans = tuple(spec.window_spans()) if spec is not None else ()
+    read = read_run_dir(run_dir, warmup_s=warmup_s, spans=spans)
+    summary = build_summary(run_dir, read=read)
+    if spec is not None:
+        checks = evaluate(spec, summary, read[2].series)
+        summary = build_summary(run_dir, read=read, extra_checks=checks)
+    write_json(run_dir / "summary.json", summary)
+    if formats:
+        write_reports(report_input(summary, read[0], read[2]), formats, out or run_dir)
+    return summary
