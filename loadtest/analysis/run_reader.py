@@ -109,9 +109,15 @@ class _SpanSeries:
         self.open: dict[float, MetricWindow] = {}
         self.closed: dict[float, dict[str, dict[str, float | int]]] = {}
 
-    def add(self, bucket: MetricWindow) -> None:
+    def add(self, bucket: MetricWindow, *, owned: bool = False) -> None:
+        """Merge a base bucket in; ``owned``: the caller is done with it, so a bucket that
+        starts a bucket of this span is kept as it is rather than copied."""
         key = _floor(bucket.start_s, self.span_s)
         target = self.open.get(key)
+        if target is None and owned:
+            bucket.end_s = key + self.span_s
+            self.open[key] = bucket
+            return
         if target is None:
             self.open[key] = target = MetricWindow(key, key + self.span_s)
         target.merge(bucket)
@@ -215,6 +221,7 @@ def _fold_histograms(
     base: float,
 ) -> None:
     buckets: dict[float, MetricWindow] = {}
+    ordered = list(builders.values())
     closed_before = -math.inf
     newest = -math.inf
 
@@ -224,37 +231,36 @@ def _fold_histograms(
             read.whole.merge(bucket)
             if read.steady_from_s <= key and key + base <= read.steady_to_s:
                 read.steady.merge(bucket)
-            for builder in builders.values():
-                builder.add(bucket)
+            last = len(ordered) - 1
+            for index, builder in enumerate(ordered):
+                builder.add(bucket, owned=index == last)
         for builder in builders.values():
             builder.close_before(limit)
 
     for metric, start, length, blob in lines:
-        try:
-            histogram = LatencyHistogram.decode(blob.encode("ascii"))
-        except ValueError:
-            read.skipped_lines += 1
-            continue
         read.first_start_s = start if read.first_start_s is None else min(read.first_start_s, start)
         end = start + length
         read.last_end_s = end if read.last_end_s is None else max(read.last_end_s, end)
         key = _floor(start, base)
-        if key < closed_before:  # its bucket is gone: keep it in the totals only
-            read.late_lines += 1
-            late = MetricWindow(start, end)
-            late.histograms[metric] = histogram
-            read.whole.merge(late)
-            if read.steady_from_s <= key and key + base <= read.steady_to_s:
-                read.steady.merge(late)
+        try:
+            if key < closed_before:  # its bucket is gone: keep it in the totals only
+                read.late_lines += 1
+                late = MetricWindow(start, end)
+                late.histograms[metric] = LatencyHistogram.decode(blob.encode("ascii"))
+                read.whole.merge(late)
+                if read.steady_from_s <= key and key + base <= read.steady_to_s:
+                    read.steady.merge(late)
+                continue
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = bucket = MetricWindow(key, key + base)
+            histogram = bucket.histograms.get(metric)
+            if histogram is None:
+                bucket.histograms[metric] = histogram = LatencyHistogram()
+            histogram.add_blob(blob.encode("ascii"))
+        except ValueError:  # a damaged line: add_blob/decode turn hdrh's errors into this
+            read.skipped_lines += 1
             continue
-        bucket = buckets.get(key)
-        if bucket is None:
-            buckets[key] = bucket = MetricWindow(key, key + base)
-        present = bucket.histograms.get(metric)
-        if present is None:
-            bucket.histograms[metric] = histogram
-        else:
-            present.merge(histogram)
         if start > newest:
             newest = start
             limit = _floor(newest - LATENESS_S, base)
