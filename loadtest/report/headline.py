@@ -120,7 +120,9 @@ def steady_state_text(summary: Mapping[str, Any]) -> str:
         return "Whole run (this summary marks no steady state)."
     span = f"{steady.get('from_utc', '?')} → {steady.get('to_utc', '?')}"
     excluded = steady.get("excluded_s")
-    left_out = f"; the first {excluded:g} s (ramp and warm-up) left out" if excluded else ""
+    left_out = (
+        f"; {excluded:g} s outside it (ramp, warm-up, the last window) left out" if excluded else ""
+    )
     also = "; the whole run is in summary.json metrics_all" if whole else ""
     return f"Steady state {span}{left_out}{also}."
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loadtest.report.headline import steady_state_text
+
 #: Metrics in the order a reader wants them, with what they measure.
 METRIC_ROWS: tuple[tuple[str, str], ...] = (
     ("connect_ms", "TCP connect → handshake accepted"),
@@ -56,7 +58,10 @@ def render_percentile_table(summary: Mapping[str, Any]) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     if len(rows) == 1:
-        lines.append("(no latency recorded)")
+        lines.append("(no latency recorded in the steady state)" if "steady_state" in summary
+                     else "(no latency recorded)")  # fmt: skip
+    if summary.get("steady_state"):
+        lines.insert(0, steady_state_text(summary))
     counts: Mapping[str, Any] = summary.get("counts", {})
     shown = [f"{key} {value:,}" for key, value in counts.items() if value]
     if shown:
