@@ -88,17 +88,16 @@ def _is_multiple(span: float, unit: float) -> bool:
 
 
 def _common_base(spans: Iterable[float], window_s: float) -> float:
-    """The longest bucket every span (and the window) is a whole number of."""
-    fractions = [Fraction(s).limit_denominator(1000) for s in spans] + [
-        Fraction(window_s).limit_denominator(1000)
-    ]
+    """The longest bucket every span is a whole number of (never shorter than a window: a
+    span that is no multiple of the window is then only window-aligned)."""
+    fractions = [Fraction(s).limit_denominator(1000) for s in spans]
     numerator = 0
     denominator = 1
     for value in fractions:
         denominator = denominator * value.denominator // math.gcd(denominator, value.denominator)
     for value in fractions:
         numerator = math.gcd(numerator, int(value * denominator))
-    return float(Fraction(numerator, denominator))
+    return max(float(Fraction(numerator, denominator)), window_s)
 
 
 class _SpanSeries:
