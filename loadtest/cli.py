@@ -200,6 +200,14 @@ def run_command(
     if verdict:
         click.echo("\n" + verdict)
     click.echo(f"\nrun directory: {run_dir}")
+    generator = summary.get("generator") or {}
+    if generator.get("saturated"):
+        click.echo(
+            "loadtest: warning: the load generator was saturated in "
+            f"{len(generator.get('saturated_windows', []))} window(s); latency figures from "
+            "them include the generator's own queueing",
+            err=True,
+        )
     counts = summary["counts"]
     idle_run = counts.get("connections_opened") and not counts.get("streams_started")
     if not counts.get("streams_completed") and not idle_run and not summary.get("stopped"):
