@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.analysis.summary import build_summary, read_run_dir, report_input
+from loadtest.metrics.stream_rows import STREAMS_FILE, write_parquet_rows
 from loadtest.rundir import write_json
 
 
@@ -40,6 +41,8 @@ def rebuild(
         checks = evaluate(spec, summary, read[2].series)
         summary = build_summary(run_dir, read=read, extra_checks=checks)
     write_json(run_dir / "summary.json", summary)
+    if (run_dir / STREAMS_FILE).exists():
+        write_parquet_rows(run_dir)  # the same rows, typed and columnar, for soak-sized runs
     if formats:
         write_reports(report_input(summary, read[0], read[2]), formats, out or run_dir)
     return summary

@@ -139,3 +139,18 @@ def test_a_file_with_fewer_or_extra_columns_still_reads_with_the_full_schema(
     assert tuple(rows.columns) == (*COLUMNS, "note")
     assert rows.iloc[0]["ttfc_ms"] == 2.5
     assert pd.isna(rows.iloc[0]["sent_utc"])
+
+
+def test_parquet_rows_read_back_as_the_csv_rows_do(tmp_path: Path) -> None:
+    from loadtest.metrics.stream_rows import PARQUET_FILE, write_parquet_rows
+
+    with StreamRowWriter(tmp_path / "streams.csv") as writer:
+        writer.write({"worker": "w1", "user": 3, "stream_seq": 1, "sent_utc": 1_800_000_000.25,
+                      "ttfc_ms": 51.2345, "outcome": "completed", "retried": False})
+        writer.write({"worker": "w1", "user": 3, "stream_seq": 2, "sent_utc": 1_800_000_001.5,
+                      "outcome": "failed", "error_kind": "timeout", "close_code": 1006,
+                      "retried": True})  # fmt: skip
+    from_csv = read_stream_rows(tmp_path)
+    assert write_parquet_rows(tmp_path) == tmp_path / PARQUET_FILE
+    from_parquet = read_stream_rows(tmp_path)
+    pd.testing.assert_frame_equal(from_parquet, from_csv)
