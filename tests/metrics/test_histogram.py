@@ -149,3 +149,22 @@ def test_a_bare_standard_blob_decodes_with_zero_out_of_range() -> None:
 def test_decoding_garbage_raises_value_error(garbage: bytes) -> None:
     with pytest.raises(ValueError):
         LatencyHistogram.decode(garbage)
+
+
+def test_a_dropped_histogram_is_freed_at_once_not_by_the_cycle_collector() -> None:
+    """hdrh's histogram and its encoder point at each other; ours must not keep that cycle,
+    or a generator making histograms every second grows by hundreds of MB between full
+    collections."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        made = LatencyHistogram()
+        made.record_ms(5.0)
+        decoded = LatencyHistogram.decode(made.encode())
+        refs = [weakref.ref(made.hdr), weakref.ref(decoded.hdr)]
+        del made, decoded
+        assert [ref() for ref in refs] == [None, None]
+    finally:
+        gc.enable()
