@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 from loadtest.analysis.series import SERIES_STATS, WindowSeries
 from loadtest.errors import UsageError
 from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE
+from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, hlog_lines
 from loadtest.metrics.window import GaugeValue, MetricWindow
 
 #: How long after a bucket's end a line may still arrive for it (workers report every 3 s and
@@ -176,7 +176,9 @@ def read_run(
     )
     try:
         with (directory / HLOG_FILE).open(encoding="utf-8") as hlog:
-            _fold_histograms(_hlog_lines(hlog, read), read, builders, base)
+            skipped = [0]
+            _fold_histograms(hlog_lines(hlog, skipped), read, builders, base)
+            read.skipped_lines += skipped[0]
         with (directory / COUNTS_FILE).open(encoding="utf-8") as counts:
             count_lines = _fold_counts(counts, read, base, wanted)
     except OSError as exc:
@@ -185,32 +187,6 @@ def read_run(
     for span in wanted:
         read.series[span] = _assemble(builders[span], count_lines[span], span)
     return read
-
-
-def _hlog_lines(lines: Iterable[str], read: RunRead) -> Iterator[tuple[str, float, float, str]]:
-    """``(metric, start_s, length_s, blob)`` per well-formed tagged line."""
-    base_time_s = 0.0
-    for line in lines:
-        if line.startswith("#"):
-            if line.startswith("#[BaseTime:"):
-                try:
-                    base_time_s = float(line.split()[1])
-                except (IndexError, ValueError):
-                    read.skipped_lines += 1
-            continue
-        if line.startswith('"') or not line.strip():
-            continue
-        if not line.startswith("Tag="):
-            read.skipped_lines += 1
-            continue
-        tag, _, rest = line[4:].partition(",")
-        fields = rest.rstrip("\n").split(",")
-        try:
-            if len(fields) != 4:
-                raise ValueError("not an interval line")
-            yield tag, float(fields[0]) + base_time_s, float(fields[1]), fields[3]
-        except ValueError:
-            read.skipped_lines += 1
 
 
 def _fold_histograms(
@@ -298,8 +274,10 @@ def _fold_counts(
             saturated.add(start)
         key = _floor(start, base)
         in_steady = read.steady_from_s <= key and key + base <= read.steady_to_s
+        # The window holds no histogram but out-of-range tallies: merging it adds counts,
+        # breakdowns, gauges and those tallies (the histograms came from the hlog).
         for target in (read.whole, read.steady) if in_steady else (read.whole,):
-            _merge_counts(target, window)
+            target.merge(window)
         for span, buckets in per_span.items():
             bucket = buckets.setdefault(_floor(start, span), _CountBucket())
             for name, n in window.counts.items():
@@ -332,27 +310,6 @@ def _window_of(entry: dict[str, Any]) -> MetricWindow:
         clamped.out_of_range = int(n)
         window.histograms[metric] = clamped
     return window
-
-
-def _merge_counts(target: MetricWindow, window: MetricWindow) -> None:
-    """Counts, breakdowns, gauges and out-of-range tallies (the histograms came from the hlog)."""
-    for name, n in window.counts.items():
-        target.counts[name] = target.counts.get(name, 0) + n
-    for name, labels in window.breakdowns.items():
-        into = target.breakdowns.setdefault(name, {})
-        for label, n in labels.items():
-            into[label] = into.get(label, 0) + n
-    for name, gauge in window.gauges.items():
-        present = target.gauges.get(name)
-        if present is None:
-            target.gauges[name] = GaugeValue(gauge.last, gauge.max)
-        else:
-            present.merge(gauge)
-    for metric, clamped in window.histograms.items():
-        present_histogram = target.histograms.get(metric)
-        if present_histogram is None:
-            target.histograms[metric] = present_histogram = LatencyHistogram()
-        present_histogram.out_of_range += clamped.out_of_range
 
 
 def _cpu_saturated(window: MetricWindow) -> bool:

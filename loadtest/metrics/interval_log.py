@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,13 +203,14 @@ def read_interval_log(
     return result
 
 
-def _read_hlog(
-    lines: Iterable[str],
-    result: IntervalLog,
-    wanted: frozenset[str] | None,
-    start_s: float,
-    end_s: float,
-) -> None:
+def hlog_lines(lines: Iterable[str], skipped: list[int]) -> Iterator[tuple[str, float, float, str]]:
+    """``(metric, start_s, length_s, blob)`` of each well-formed tagged interval line.
+
+    Args:
+        lines: the log's lines.
+        skipped: a one-item counter, incremented for each damaged line (normally only a last
+            line cut by a crash).
+    """
     base_time_s = 0.0
     for line in lines:
         if line.startswith("#"):
@@ -217,28 +218,40 @@ def _read_hlog(
                 try:
                     base_time_s = float(line.split()[1])
                 except (IndexError, ValueError):
-                    result.skipped_lines += 1
+                    skipped[0] += 1
             continue
         if line.startswith('"') or not line.strip():
             continue  # the legend line
-        tag = None
-        if line.startswith("Tag="):
-            tag, _, line = line[4:].partition(",")
-        fields = line.rstrip("\n").split(",")
+        tag, _, rest = line[4:].partition(",") if line.startswith("Tag=") else (None, "", line)
+        fields = rest.rstrip("\n").split(",")
         try:
             if tag is None or len(fields) != 4:
                 raise ValueError("not a tagged interval line")
-            start = float(fields[0]) + base_time_s
-            length = float(fields[1])
-            if not start_s <= start < end_s or (wanted is not None and tag not in wanted):
-                continue
-            histogram = LatencyHistogram.decode(fields[3].encode("ascii"))
+            yield tag, float(fields[0]) + base_time_s, float(fields[1]), fields[3]
+        except ValueError:
+            skipped[0] += 1
+
+
+def _read_hlog(
+    lines: Iterable[str],
+    result: IntervalLog,
+    wanted: frozenset[str] | None,
+    start_s: float,
+    end_s: float,
+) -> None:
+    skipped = [0]
+    for tag, start, length, blob in hlog_lines(lines, skipped):
+        if not start_s <= start < end_s or (wanted is not None and tag not in wanted):
+            continue
+        try:
+            histogram = LatencyHistogram.decode(blob.encode("ascii"))
         except ValueError:  # a damaged line: decode() turns hdrh's assorted errors into this
-            result.skipped_lines += 1
+            skipped[0] += 1
             continue
         window = MetricWindow(start, start + length)
         window.histograms[tag] = histogram
         result.aggregate.add(window, copy=False)
+    result.skipped_lines += skipped[0]
 
 
 def _read_counts(
