@@ -100,3 +100,16 @@ def test_loadtest_report_rebuilds_a_deleted_summary_identically(tmp_path: Path) 
     assert again.returncode == 0, again.stderr
     assert (run / "summary.json").read_bytes() == before
     assert json.loads(before)["schema"] == "loadtest.summary/1"
+
+
+def test_the_terminal_table_shows_the_steady_state_percentiles(tmp_path: Path) -> None:
+    from loadtest.report.table import render_percentile_table
+
+    run = write_run_dir(tmp_path / "run", 60, ramp_then_steady, spawned_after_s=5, warmup_s=5)
+    lines = render_percentile_table(build_summary(run)).splitlines()
+    assert lines[0].startswith("Steady state 2027-01-15T08:00:10.000000Z")
+    [row] = [line.split() for line in lines if line.startswith("ttfc_ms ")]
+    count, p50, p90, p95, p99, p999, top = row[1:]
+    assert count == "500"
+    assert all(float(v) == pytest.approx(50.0, rel=0.001) for v in (p50, p99, p999, top))
+    assert "streams_completed 600" in "\n".join(lines), "counts: the whole run"
