@@ -287,6 +287,19 @@ def report_command(
     sys.exit(exit_code(summary))
 
 
+@main.command("scenarios")
+def scenarios_command() -> None:
+    """The shipped scenarios: what each answers and how to run it."""
+    from loadtest.launch import shipped_scenarios
+
+    for name, summary, usage in shipped_scenarios():
+        click.echo(f"{name:<10} {summary}")
+        if usage:
+            click.echo(f"{'':<10}   {usage}")
+    click.echo("\noptions of every scenario: loadtest run NAME -- --help (Locust's, ours under "
+               "'loadtest'); docs: scenarios/README.md")  # fmt: skip
+
+
 def _attach_serve() -> None:
     try:
         from loadtest.target.command import serve

@@ -79,6 +79,23 @@ def resolve_scenario(name: str | None) -> Path:
     raise UsageError(f"no scenario {wanted!r}: give a locustfile path or a name in scenarios/")
 
 
+def shipped_scenarios() -> list[tuple[str, str, str]]:
+    """``(name, what it answers, an example command)`` of each shipped scenario, from the
+    scenario's own docstring (its first line, and its first ``loadtest run`` line)."""
+    import ast
+
+    found: dict[str, tuple[str, str, str]] = {}
+    for folder in SCENARIO_DIRS:
+        for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
+            if path.stem.startswith("_") or path.stem in found:
+                continue
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            lines = [line.strip() for line in doc.splitlines()]
+            usage = next((line for line in lines if line.startswith("loadtest run")), "")
+            found[path.stem] = (path.stem, lines[0] if lines else "", usage)
+    return [found[name] for name in sorted(found)]
+
+
 def locust_command(request: RunRequest, scenario: Path, host: str, out: Path) -> list[str]:
     """The ``python -m locust`` command line for this run (no secrets on it)."""
     command = [

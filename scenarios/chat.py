@@ -1,6 +1,6 @@
 """Steady chat: each user holds one consultation and keeps talking.
 
-    loadtest run scenarios/chat.py -u 50 -r 50 -t 60s
+    loadtest run chat -u 50 -r 50 -t 60s
     locust -f scenarios/chat.py --headless -u 50 -r 50 -t 60s --host ws://127.0.0.1:8765
 
 Secrets come from the environment: LOADTEST_API_KEY and one of LOADTEST_TOKEN,

@@ -18,6 +18,7 @@ EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 STREAMS_CHECK = "streams_completed > 0"
 CONNECTIONS_CHECK = "connections_opened > 0"
 AUTH_CHECK = "users_stopped_on_auth < users"
+SMOKE_CHECK = "smoke: every session starts and every stream completes"
 
 
 def builtin_checks(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -48,6 +49,17 @@ def builtin_checks(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
     ]
     stopped = summary.get("stopped") or {}
+    if stopped.get("reason") == "smoke":
+        checks.append(
+            {
+                "check": SMOKE_CHECK,
+                "verdict": "fail",
+                "value": None,
+                "samples": 0,
+                "builtin": True,
+                "detail": stopped.get("detail", ""),
+            }
+        )
     if stopped.get("reason") == "auth":
         checks.append(
             {

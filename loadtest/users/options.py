@@ -102,3 +102,12 @@ LIFECYCLE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                        "help": "storm: share of the connections dropped (1 = all)"}),
 )
 OPTIONS = OPTIONS + LIFECYCLE_OPTIONS
+
+SCENARIO_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--spike-users", {"type": int, "default": 0,
+                       "help": "spike: users during the burst (default 3 × -u)"}),
+    ("--spike-at", {"type": float, "default": 30.0, "help": "spike: seconds until the burst"}),
+    ("--spike-duration", {"type": float, "default": 10.0,
+                          "help": "spike: seconds the burst lasts"}),
+)
+OPTIONS = OPTIONS + SCENARIO_OPTIONS

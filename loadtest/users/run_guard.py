@@ -22,6 +22,8 @@ from loadtest.session import EndReason
 from loadtest.users.recording import utc_iso
 from loadtest.users.refusal import refusal_line
 
+SMOKE_HINT = "events.jsonl and locust.log in the run directory"
+
 
 class Sink(Protocol):
     def count(self, key: str, n: int = 1, by: str | None = None) -> None: ...
@@ -131,6 +133,19 @@ class RunGuard:
         line = refusal_line(stops)
         self.stopped = {"reason": "auth", "users": sum(stops.values()), "by_status": stops,
                         "detail": line}  # fmt: skip
+        print(f"loadtest: error: {line}", file=sys.stderr, flush=True)
+        runner = self.environment.runner
+        if runner is not None:
+            gevent.spawn(runner.quit)
+
+    # --- smoke tests ----------------------------------------------------------------------
+
+    def fail_fast(self, what: str) -> None:
+        """A smoke test's first failure: say what failed and end the run (once)."""
+        if self.stopped is not None:
+            return
+        line = f"smoke test failed: {what}; see {SMOKE_HINT}"
+        self.stopped = {"reason": "smoke", "users": 0, "by_status": {}, "detail": line}
         print(f"loadtest: error: {line}", file=sys.stderr, flush=True)
         runner = self.environment.runner
         if runner is not None:
