@@ -86,6 +86,7 @@ def render_html(report: ReportInput) -> tuple[str, str]:
         *_verdicts(summary),
         *_run(run, summary),
         *_percentiles(summary),
+        *_drift(report.drift),
     ]
     for section, heading, note in SECTIONS:
         chosen = [plot for plot in plots if plot.section == section]
@@ -193,6 +194,42 @@ def _percentiles(summary: Mapping[str, Any]) -> Iterable[str]:
             f'<p class="note">connection outage {_e(outage.get("from_utc"))} → '
             f"{_e(outage.get('to_utc'))} ({_e(outage.get('seconds'))} s)</p>"
         )
+
+
+def _drift(drift: Mapping[str, Any] | None) -> Iterable[str]:
+    """Soak drift (runs of 30 steady buckets or more): verdict, sentence, one row per series."""
+    if drift is None:
+        return
+    from loadtest.analysis.drift import drift_rows
+
+    kind = {"drift": "fail", "no drift": "pass"}.get(str(drift.get("verdict")), "inconclusive")
+    yield (
+        f'<h2 id="drift">Drift</h2><p><span class="verdict {kind}">'
+        f"{_e(str(drift.get('verdict', '')).upper())}</span> {_e(drift.get('sentence', ''))}</p>"
+    )
+    yield (
+        f'<p class="note">Per-bucket series over the steady state ({drift.get("windows", 0):,} '
+        f"buckets of {drift.get('span_s', 0):g} s): Mann–Kendall with the Hamed–Rao correction, "
+        "Theil–Sen slope with its 95 % interval. The generator's memory is the tool's own.</p>"
+    )
+    yield (
+        "<table><thead><tr><th>series</th><th>verdict</th><th class=n>slope</th>"
+        "<th class=n>95 % CI</th><th class=n>of median</th><th class=n>p</th></tr></thead><tbody>"
+    )
+    for label, verdict, slope, interval, pct, p_value in drift_rows(dict(drift)):
+        yield (
+            f"<tr><td><code>{_e(label)}</code></td><td>{_e(verdict)}</td>"
+            f"<td class=n>{_e(slope)}</td><td class=n>{_e(interval)}</td>"
+            f"<td class=n>{_e(pct)}</td><td class=n>{_e(p_value)}</td></tr>"
+        )
+    yield "</tbody></table>"
+    generator = drift.get("generator") or {}
+    if generator.get("sentence"):
+        yield f'<p class="note">{_e(_first_upper(str(generator["sentence"])))}.</p>'
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize: it would lower "MB/h"
 
 
 def _definitions() -> Iterable[str]:

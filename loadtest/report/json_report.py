@@ -1,8 +1,9 @@
 """``report.json``: the summary with the analyses that apply to the run (``loadtest.report/1``).
 
-``drift`` (soaks of at least 30 windows) and ``capacity`` (step-load runs) are computed
-elsewhere; until they are, a summary that carries them under those keys passes them through,
-and they are ``null`` otherwise, as the contract says for runs they do not apply to.
+``drift`` (runs of at least 30 steady buckets) comes from the report input
+(:mod:`loadtest.analysis.drift`); ``capacity`` (step-load runs) is computed elsewhere, and until
+it is, a summary that carries it passes it through. Each is ``null`` for runs it does not apply
+to, as the contract says.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def render_json(report: ReportInput) -> tuple[str, str]:
     """The JSON report.
 
     Args:
-        report: the run's report input (only the summary is read).
+        report: the run's report input (its summary and drift).
 
     Returns:
         ``("report.json", text)``: ``{"schema", "summary", "drift", "capacity"}``.
@@ -27,7 +28,7 @@ def render_json(report: ReportInput) -> tuple[str, str]:
     document = {
         "schema": REPORT_SCHEMA,
         "summary": summary,
-        "drift": summary.get("drift"),
+        "drift": report.drift if report.drift is not None else summary.get("drift"),
         "capacity": summary.get("capacity"),
     }
     # default=str: a stray non-JSON value (a Path, a datetime) must not lose the whole report.

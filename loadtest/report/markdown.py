@@ -29,7 +29,7 @@ def render_markdown(report: ReportInput) -> tuple[str, str]:
     """The Markdown report.
 
     Args:
-        report: the run's summary and metadata (series and spectra are not used).
+        report: the run's summary, metadata and drift (series and spectra are not used).
 
     Returns:
         ``("report.md", text)``.
@@ -67,6 +67,8 @@ def render_markdown(report: ReportInput) -> tuple[str, str]:
         lines.append("No check was judged.")
     lines += ["", f"**Percentiles (ms).** {_text(headline.steady_state_text(summary))}", ""]
     lines += _percentile_table(summary)
+    if report.drift is not None:
+        lines += ["", *_drift_section(report.drift)]
     counts = headline.nonzero_counts(summary)
     if counts:
         lines += ["", " · ".join(f"{_code(key)} {value:,}" for key, value in counts)]
@@ -100,6 +102,29 @@ def _percentile_table(summary: Mapping[str, Any]) -> list[str]:
         cells = " | ".join(headline.format_ms(metrics[key].get(c), c) for c, _ in COLUMNS)
         lines.append(f"| {_code(key)} | {cells} |")
     return lines
+
+
+def _drift_section(drift: Mapping[str, Any]) -> list[str]:
+    """The soak-drift verdict, its sentence, one row per series, the generator's own line."""
+    from loadtest.analysis.drift import drift_rows
+
+    span = f"{drift.get('windows', 0):,} buckets of {drift.get('span_s', 0):g} s"
+    lines = [
+        f"**Drift** ({_text(span)} of the steady state). {_text(drift.get('sentence', ''))}",
+        "",
+        "| series | verdict | slope | 95 % CI | of median | p |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for row in drift_rows(dict(drift)):
+        lines.append("| " + " | ".join(_text(cell) for cell in row) + " |")
+    generator = drift.get("generator") or {}
+    if generator.get("sentence"):
+        lines += ["", _text(_first_upper(str(generator["sentence"])) + ".")]
+    return lines
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize: it would lower "MB/h"
 
 
 def _text(value: Any) -> str:

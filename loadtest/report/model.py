@@ -25,9 +25,12 @@ class ReportInput:
     series: per-bucket values over the whole run, at most ~2,000 buckets (for plots).
     spectra: latency metric → ``[(percentile, value_ms), …]`` over the steady state, for an
         HdrHistogram-style percentile spectrum (x axis ``1 / (1 - percentile / 100)``).
+    drift: the soak-drift analysis (:func:`loadtest.analysis.drift.run_drift`), ``None`` for
+        runs of fewer than 30 steady buckets or when it was not computed.
     """
 
     summary: dict[str, Any]
     run: dict[str, Any]
     series: WindowSeries
     spectra: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    drift: dict[str, Any] | None = None

@@ -2,7 +2,9 @@
 
 One pass reads the interval files (:func:`loadtest.analysis.summary.read_run_dir`); the SLO
 file, if any, is judged on that pass's totals and series; ``summary.json`` is written
-atomically into the run directory and the reports beside it (or into ``out``).
+atomically into the run directory and the reports beside it (or into ``out``). Runs of 30
+steady buckets or more also get their soak drift (:mod:`loadtest.analysis.drift`) in the
+reports; it never changes the exit code (the contract's exit 4 is for compare and trend).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest.analysis.summary import build_summary, read_run_dir, report_input
+from loadtest.analysis.summary import RunFacts, build_summary, read_run_dir, report_input
 from loadtest.metrics.stream_rows import STREAMS_FILE, write_parquet_rows
-from loadtest.rundir import write_json
+from loadtest.rundir import read_json, write_json
 
 
 def rebuild(
@@ -29,12 +31,19 @@ def rebuild(
     Raises:
         UsageError: not a run directory, a bad SLO file (naming its line), an unknown format.
     """
+    from loadtest.analysis.drift import drift_span, run_drift
     from loadtest.analysis.slo import evaluate, load_slo
     from loadtest.report.renderers import check_formats, write_reports
 
     check_formats(formats)
     spec = load_slo(slo) if slo is not None else None
     spans = tuple(spec.window_spans()) if spec is not None else ()
+    if formats:
+        # Long soaks are tested for drift on minute buckets: read them in the same pass.
+        facts = RunFacts(read_json(run_dir / "run.json"))
+        duration = _duration(facts)
+        extra = drift_span(duration, facts.window_s)
+        spans = (*spans, extra) if extra is not None else spans
     read = read_run_dir(run_dir, warmup_s=warmup_s, spans=spans)
     summary = build_summary(run_dir, read=read)
     if spec is not None:
@@ -44,5 +53,13 @@ def rebuild(
     if (run_dir / STREAMS_FILE).exists():
         write_parquet_rows(run_dir)  # the same rows, typed and columnar, for soak-sized runs
     if formats:
-        write_reports(report_input(summary, read[0], read[2]), formats, out or run_dir)
+        report = report_input(summary, read[0], read[2])
+        report.drift = run_drift(read[2])
+        write_reports(report, formats, out or run_dir)
     return summary
+
+
+def _duration(facts: RunFacts) -> float | None:
+    if facts.started_s is None or facts.stopped_s is None:
+        return None
+    return facts.stopped_s - facts.started_s
