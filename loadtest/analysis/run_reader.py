@@ -21,13 +21,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 from loadtest.analysis.series import SERIES_STATS, WindowSeries
 from loadtest.errors import UsageError
 from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, hlog_lines
-from loadtest.metrics.window import GaugeValue, MetricWindow
+from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_window, hlog_lines
+from loadtest.metrics.window import MetricWindow
 
 #: How long after a bucket's end a line may still arrive for it (workers report every 3 s and
 #: the collector seals windows 8 s after they close; a margin on top).
@@ -264,7 +263,7 @@ def _fold_counts(
         try:
             entry = json.loads(line)
             start = float(entry["start_s"])
-            window = _window_of(entry)
+            window = counts_window(entry)
             notes = entry.get("notes")
         except (ValueError, TypeError, KeyError, AttributeError):
             read.skipped_lines += 1
@@ -293,23 +292,6 @@ def _fold_counts(
             bucket.saturated = bucket.saturated or is_saturated
     read.saturated_windows = sorted(saturated)
     return per_span
-
-
-def _window_of(entry: dict[str, Any]) -> MetricWindow:
-    window = MetricWindow(float(entry["start_s"]), float(entry["end_s"]))
-    window.counts = {k: int(n) for k, n in entry.get("counts", {}).items()}
-    window.breakdowns = {
-        k: {label: int(n) for label, n in labels.items()}
-        for k, labels in entry.get("breakdowns", {}).items()
-    }
-    window.gauges = {
-        k: GaugeValue(float(g["last"]), float(g["max"])) for k, g in entry.get("gauges", {}).items()
-    }
-    for metric, n in entry.get("out_of_range", {}).items():
-        clamped = LatencyHistogram()
-        clamped.out_of_range = int(n)
-        window.histograms[metric] = clamped
-    return window
 
 
 def _cpu_saturated(window: MetricWindow) -> bool:

@@ -254,6 +254,31 @@ def _read_hlog(
     result.skipped_lines += skipped[0]
 
 
+def counts_window(entry: dict[str, Any], wanted: frozenset[str] | None = None) -> MetricWindow:
+    """One ``intervals.counts.jsonl`` entry as a window: counts, breakdowns, gauges, and the
+    out-of-range tallies (as empty histograms that carry only them).
+
+    Raises:
+        ValueError, TypeError, KeyError, AttributeError: a damaged entry.
+    """
+    window = MetricWindow(float(entry["start_s"]), float(entry["end_s"]))
+    window.counts = {k: int(n) for k, n in entry.get("counts", {}).items()}
+    window.breakdowns = {
+        k: {label: int(n) for label, n in labels.items()}
+        for k, labels in entry.get("breakdowns", {}).items()
+    }
+    window.gauges = {
+        k: GaugeValue(float(g["last"]), float(g["max"])) for k, g in entry.get("gauges", {}).items()
+    }
+    for metric, n in entry.get("out_of_range", {}).items():
+        if wanted is not None and metric not in wanted:
+            continue
+        clamped = LatencyHistogram()
+        clamped.out_of_range = int(n)
+        window.histograms[metric] = clamped
+    return window
+
+
 def _read_counts(
     lines: Iterable[str],
     result: IntervalLog,
@@ -269,22 +294,7 @@ def _read_counts(
             start = float(entry["start_s"])
             if not start_s <= start < end_s:
                 continue
-            window = MetricWindow(start, float(entry["end_s"]))
-            window.counts = {k: int(n) for k, n in entry.get("counts", {}).items()}
-            window.breakdowns = {
-                k: {label: int(n) for label, n in labels.items()}
-                for k, labels in entry.get("breakdowns", {}).items()
-            }
-            window.gauges = {
-                k: GaugeValue(float(g["last"]), float(g["max"]))
-                for k, g in entry.get("gauges", {}).items()
-            }
-            for metric, n in entry.get("out_of_range", {}).items():
-                if wanted is not None and metric not in wanted:
-                    continue
-                clamped = LatencyHistogram()
-                clamped.out_of_range = int(n)
-                window.histograms[metric] = clamped
+            window = counts_window(entry, wanted)
         except (ValueError, TypeError, KeyError, AttributeError):
             result.skipped_lines += 1
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loadtest.report.headline import steady_state_text
+from loadtest.report.headline import format_ms, steady_state_text
 
 #: Metrics in the order a reader wants them, with what they measure.
 METRIC_ROWS: tuple[tuple[str, str], ...] = (
@@ -31,14 +31,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _cell(value: Any, column: str) -> str:
-    if value is None:
-        return "-"
-    if column == "count":
-        return f"{int(value):,}"
-    return f"{float(value):.2f}"
-
-
 def render_percentile_table(summary: Mapping[str, Any]) -> str:
     """Percentiles (ms) of every recorded metric, then the non-zero counts."""
     metrics: Mapping[str, Mapping[str, Any]] = summary.get("metrics", {})
@@ -48,7 +40,7 @@ def render_percentile_table(summary: Mapping[str, Any]) -> str:
         values = metrics.get(key)
         if not values or not values.get("count"):
             continue
-        rows.append([key] + [_cell(values.get(column), column) for column, _ in COLUMNS])
+        rows.append([key] + [format_ms(values.get(column), column) for column, _ in COLUMNS])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(
