@@ -310,6 +310,8 @@ def _attach_serve() -> None:
 
 _attach_serve()
 
+from loadtest.commands.trend import trend_command as _trend; main.add_command(_trend)  # noqa: E402, E702, I001
+
 
 if __name__ == "__main__":
     main()
