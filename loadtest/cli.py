@@ -311,6 +311,7 @@ def _attach_serve() -> None:
 _attach_serve()
 
 from loadtest.commands.trend import trend_command as _trend; main.add_command(_trend)  # noqa: E402, E702, I001
+from loadtest.commands.compare import compare_command as _compare; main.add_command(_compare)  # noqa: E402, E702, I001
 
 
 if __name__ == "__main__":
