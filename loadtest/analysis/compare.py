@@ -40,7 +40,7 @@ from loadtest.analysis.run_reader import LATENESS_S
 from loadtest.analysis.summary import RunFacts, build_summary
 from loadtest.errors import UsageError
 from loadtest.metrics.catalog import METRICS
-from loadtest.metrics.histogram import PERCENTILES, LatencyHistogram, _bucket_bounds
+from loadtest.metrics.histogram import PERCENTILES, LatencyHistogram, bucket_bounds
 from loadtest.metrics.interval_log import HLOG_FILE
 from loadtest.rundir import read_json, read_summary
 
@@ -120,7 +120,7 @@ class BucketHistograms:
         for row, (idx, cnt) in enumerate(zip(self.indices, self.counts, strict=True)):
             if idx.size:
                 matrix[row, np.searchsorted(union, idx)] = cnt
-        lowest, width = _bucket_bounds(LatencyHistogram().hdr, union.astype(np.int64))
+        lowest, width = bucket_bounds(LatencyHistogram().hdr, union.astype(np.int64))
         return (lowest + width - 1).astype(np.int64), matrix
 
 

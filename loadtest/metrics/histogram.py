@@ -355,7 +355,7 @@ class LatencyHistogram:
         counts = np.ctypeslib.as_array(hdr.counts)[low : high + 1]
         nonzero = np.flatnonzero(counts) + low
         weights = np.ctypeslib.as_array(hdr.counts)[nonzero].astype(np.int64)
-        lowest, width = _bucket_bounds(hdr, nonzero)
+        lowest, width = bucket_bounds(hdr, nonzero)
         # Mean as HdrHistogram.get_mean_value defines it: the count-weighted midpoints of the
         # equivalent ranges, summed in exact integers as the package does.
         midpoints = (lowest + (width >> 1)).tolist()
@@ -393,7 +393,7 @@ class LatencyHistogram:
         counts = np.ctypeslib.as_array(hdr.counts)
         nonzero = np.flatnonzero(counts[low : high + 1]) + low
         cumulative = np.cumsum(counts[nonzero].astype(np.int64))
-        lowest, width = _bucket_bounds(hdr, nonzero)
+        lowest, width = bucket_bounds(hdr, nonzero)
         highest = lowest + width - 1
         values = []
         for percentile in percentiles:
@@ -421,7 +421,7 @@ def _used_span(hdr: HdrHistogram) -> tuple[int, int]:
     return min(low, hdr.counts_len - 1), min(high, hdr.counts_len - 1)
 
 
-def _bucket_bounds(hdr: HdrHistogram, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bucket_bounds(hdr: HdrHistogram, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lowest value and width (µs) of the buckets at counts-array ``indices``.
 
     A vectorised ``get_value_from_index`` and ``_hdr_size_of_equiv_value_range``: for a value

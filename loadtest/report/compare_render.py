@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from loadtest.errors import UsageError
-from loadtest.report.markdown import _code, _text
+from loadtest.report.markdown import md_code, md_text
 
 CompareRenderer = Callable[[Mapping[str, Any]], tuple[str, str]]
 """Takes the comparison document, returns the file name and its text."""
@@ -172,33 +172,33 @@ def render_compare_markdown(document: Mapping[str, Any]) -> tuple[str, str]:
         ``("compare.md", text)``.
     """
     verdict = str(document.get("verdict", "unchanged"))
-    lines = [f"### {ICONS.get(verdict, '➖')} loadtest compare: {_text(verdict)}", "",
-             _text(verdict_line(document)), ""]  # fmt: skip
+    lines = [f"### {ICONS.get(verdict, '➖')} loadtest compare: {md_text(verdict)}", "",
+             md_text(verdict_line(document)), ""]  # fmt: skip
     rows = _rows(document)
     if rows:
         lines.append("| " + " | ".join(HEADER) + " |")
         lines.append("|---|---|--:|--:|--:|--:|--:|---|")
         for row in rows:
             icon = ICONS.get(row[7], "")
-            cells = [_code(row[0]), _text(row[1]), *(_text(c) for c in row[2:7]),
-                     f"{icon} {_text(row[7])}"]  # fmt: skip
+            cells = [md_code(row[0]), md_text(row[1]), *(md_text(c) for c in row[2:7]),
+                     f"{icon} {md_text(row[7])}"]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     if _several_runs(document):
         lines += ["", "**Run-to-run spread** (mean ± sd, CV, 95 % t-interval of the mean)", "",
                   "| metric | stat | base runs | candidate runs | interval from |",
                   "|---|---|---|---|---|"]  # fmt: skip
         for row in _spread_rows(document):
-            lines.append(f"| {_code(row[0])} | " + " | ".join(_text(c) for c in row[1:]) + " |")
+            lines.append(f"| {md_code(row[0])} | " + " | ".join(md_text(c) for c in row[1:]) + " |")
     notes = document.get("notes") or ()
     if notes:
         lines.append("")
-        lines += [f"- {_text(note)}" for note in notes]
+        lines += [f"- {md_text(note)}" for note in notes]
     method = document.get("method") or {}
-    base = ", ".join(_code(p) for p in document.get("base") or ())
-    candidate = ", ".join(_code(p) for p in document.get("candidate") or ())
+    base = ", ".join(md_code(p) for p in document.get("base") or ())
+    candidate = ", ".join(md_code(p) for p in document.get("candidate") or ())
     lines += ["", f"Base {base}; candidate {candidate}. Steady-state percentiles in ms; "
               f"threshold {document.get('threshold_pct', 0):g} %; 95 % intervals: "
-              f"{_text(method.get('interval', '?'))} ({method.get('resamples', '?')} "
+              f"{md_text(method.get('interval', '?'))} ({method.get('resamples', '?')} "
               f"resamples, seed {method.get('seed', '?')}). Method: docs/metrics.md, "
               "\"Comparing runs\"."]  # fmt: skip
     return "compare.md", "\n".join(lines) + "\n"

@@ -38,17 +38,17 @@ def render_markdown(report: ReportInput) -> tuple[str, str]:
     verdict = headline.overall_verdict(summary)
     scenario = run.get("scenario") or "run"
     target = run.get("target")
-    against = f" against {_code(target)}" if target else ""
+    against = f" against {md_code(target)}" if target else ""
     checks = headline.checks(summary)
     failed = sum(1 for check in checks if check.get("verdict") != "pass")
     tally = f" ({failed} of {len(checks)} checks not passed)" if failed else ""
     lines = [
-        f"### {ICONS.get(verdict, '⚠️')} {verdict.upper()}: loadtest {_code(scenario)}"
+        f"### {ICONS.get(verdict, '⚠️')} {verdict.upper()}: loadtest {md_code(scenario)}"
         f"{against}{tally}",
         "",
     ]
     for banner in headline.banners(summary):
-        lines.append(f"> ⚠️ **{_text(banner.title)}**: {_text(banner.text)}")
+        lines.append(f"> ⚠️ **{md_text(banner.title)}**: {md_text(banner.text)}")
         lines.append(">")
     if lines[-1] == ">":
         lines[-1] = ""
@@ -58,22 +58,22 @@ def render_markdown(report: ReportInput) -> tuple[str, str]:
             check_verdict = str(check.get("verdict", "inconclusive"))
             builtin = " (built-in)" if check.get("builtin") else ""
             lines.append(
-                f"| {ICONS.get(check_verdict, '⚠️')} {_text(check_verdict)} "
-                f"| {_code(check.get('check', '?'))}{builtin} "
-                f"| {_text(headline.format_value(check.get('value')))} "
-                f"| {_text(headline.format_value(check.get('samples')))} |"
+                f"| {ICONS.get(check_verdict, '⚠️')} {md_text(check_verdict)} "
+                f"| {md_code(check.get('check', '?'))}{builtin} "
+                f"| {md_text(headline.format_value(check.get('value')))} "
+                f"| {md_text(headline.format_value(check.get('samples')))} |"
             )
     else:
         lines.append("No check was judged.")
-    lines += ["", f"**Percentiles (ms).** {_text(headline.steady_state_text(summary))}", ""]
+    lines += ["", f"**Percentiles (ms).** {md_text(headline.steady_state_text(summary))}", ""]
     lines += _percentile_table(summary)
     if report.drift is not None:
         lines += ["", *_drift_section(report.drift)]
     counts = headline.nonzero_counts(summary)
     if counts:
-        lines += ["", " · ".join(f"{_code(key)} {value:,}" for key, value in counts)]
+        lines += ["", " · ".join(f"{md_code(key)} {value:,}" for key, value in counts)]
     for label, detail in headline.breakdown_lines(summary):
-        lines += ["", f"{_code(label)}: {_text(detail)}"]
+        lines += ["", f"{md_code(label)}: {md_text(detail)}"]
     facts = dict(headline.run_facts(run, summary))
     meta = [
         facts.get("target"),
@@ -85,7 +85,7 @@ def render_markdown(report: ReportInput) -> tuple[str, str]:
         f"workers {facts['workers']}" if "workers" in facts else None,
         facts.get("versions"),
     ]
-    lines += ["", "<sub>" + _text(" · ".join(item for item in meta if item)) + "</sub>", ""]
+    lines += ["", "<sub>" + md_text(" · ".join(item for item in meta if item)) + "</sub>", ""]
     return FILENAME, "\n".join(lines)
 
 
@@ -100,7 +100,7 @@ def _percentile_table(summary: Mapping[str, Any]) -> list[str]:
     ]
     for key in keys:
         cells = " | ".join(headline.format_ms(metrics[key].get(c), c) for c, _ in COLUMNS)
-        lines.append(f"| {_code(key)} | {cells} |")
+        lines.append(f"| {md_code(key)} | {cells} |")
     return lines
 
 
@@ -110,16 +110,16 @@ def _drift_section(drift: Mapping[str, Any]) -> list[str]:
 
     span = f"{drift.get('windows', 0):,} buckets of {drift.get('span_s', 0):g} s"
     lines = [
-        f"**Drift** ({_text(span)} of the steady state). {_text(drift.get('sentence', ''))}",
+        f"**Drift** ({md_text(span)} of the steady state). {md_text(drift.get('sentence', ''))}",
         "",
         "| series | verdict | slope | 95 % CI | of median | p |",
         "|---|---|--:|--:|--:|--:|",
     ]
     for row in drift_rows(dict(drift)):
-        lines.append("| " + " | ".join(_text(cell) for cell in row) + " |")
+        lines.append("| " + " | ".join(md_text(cell) for cell in row) + " |")
     generator = drift.get("generator") or {}
     if generator.get("sentence"):
-        lines += ["", _text(_first_upper(str(generator["sentence"])) + ".")]
+        lines += ["", md_text(_first_upper(str(generator["sentence"])) + ".")]
     return lines
 
 
@@ -127,19 +127,19 @@ def _first_upper(text: str) -> str:
     return text[:1].upper() + text[1:]  # not str.capitalize: it would lower "MB/h"
 
 
-def _text(value: Any) -> str:
+def md_text(value: Any) -> str:
     """Plain text from the run, inert in GitHub Markdown: HTML escaped, Markdown punctuation
     backslash-escaped, newlines folded (a newline would end a table row)."""
     flat = " ".join(str(value).split())
     return _SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
 
 
-def _code(value: Any) -> str:
+def md_code(value: Any) -> str:
     """A name as inline code; backticks inside are impossible to escape there, so a value
     holding one is shown as escaped text instead. ``|`` is escaped even in code, as GitHub
     splits table cells before it parses code spans."""
     flat = " ".join(str(value).split())
     if "`" in flat:
-        return _text(flat)
+        return md_text(flat)
     piped = flat.replace("|", "\\|")
     return f"`{piped}`"
