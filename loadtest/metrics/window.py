@@ -452,9 +452,15 @@ class RunAggregate:
     Windows are copied on :meth:`add` (unless told otherwise), so callers may reuse theirs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_digests: bool = True) -> None:
+        """Args:
+        keep_digests: keep a :class:`WindowDigest` of each sealed window. A load generator
+            whose summary is built from the files afterwards does not need them, and over
+            a day-long soak they would add up (one per window).
+        """
         self._slots: dict[float, MetricWindow] = {}
         self._sealed: dict[float, WindowDigest] = {}
+        self._keep_digests = keep_digests
         self._totals: MetricWindow | None = None
 
     def add(self, window: MetricWindow, *, copy: bool = True) -> None:
@@ -498,6 +504,8 @@ class RunAggregate:
         """
         keys = sorted(k for k, w in self._slots.items() if w.end_s <= before_s)
         sealed = [self._slots.pop(key) for key in keys]
+        if not self._keep_digests:
+            return sealed
         for key, window in zip(keys, sealed, strict=True):
             digest = WindowDigest(
                 window.start_s,

@@ -87,7 +87,8 @@ class RunCollector:
         self.aggregate: RunAggregate | None = None
         self.run_dir: Path | None = None
         if self.role != "worker":
-            self.aggregate = RunAggregate()
+            # The summary is built from the files afterwards: keep totals, not window digests.
+            self.aggregate = RunAggregate(keep_digests=False)
             self.run_dir = self._open_run_dir(options)
             self._log = IntervalLogWriter(self.run_dir)
             self._streams = StreamRowWriter(self.run_dir / "streams.csv")
