@@ -54,6 +54,7 @@ class TargetProcess:
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: Any = None
         self._base_url: str | None = None
+        self._pump: threading.Thread | None = None
         # The admin API of our own child on loopback: no proxies, and a TLS target's
         # (self-signed) certificate is not ours to verify.
         self._opener = urllib.request.build_opener(
@@ -85,8 +86,9 @@ class TargetProcess:
                                       stderr=self._stderr, env=env, text=True,
                                       start_new_session=True, preexec_fn=die_with_parent)
         lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump_stdout, args=(self._proc, lines), daemon=True,
-                         name="loadtest-target-stdout").start()
+        self._pump = threading.Thread(target=self._pump_stdout, args=(self._proc, lines),
+                                      daemon=True, name="loadtest-target-stdout")
+        self._pump.start()
         deadline = time.monotonic() + self.startup_timeout_s
         while True:
             remaining = deadline - time.monotonic()
@@ -150,8 +152,13 @@ class TargetProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        # The pump reads stdout until EOF, which the exit brings: let it get there first, as
+        # closing a pipe another thread is reading raises ("reentrant call").
+        if self._pump is not None:
+            self._pump.join(STOP_TIMEOUT_S)
+            self._pump = None
         if proc.stdout is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, RuntimeError):
                 proc.stdout.close()
         if self._stderr is not None:
             self._stderr.close()
