@@ -31,10 +31,9 @@ import gc
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.window import MetricWindow, RunAggregate
+from loadtest.metrics.window import MetricWindow
 
 if TYPE_CHECKING:
     from gevent import Greenlet
@@ -221,43 +220,3 @@ def saturation_reasons(window: MetricWindow) -> list[str]:
         if p99 >= LOOP_LAG_SATURATION_P99_MS:
             reasons.append(f"loop_lag_ms p99 {p99:.1f} >= {LOOP_LAG_SATURATION_P99_MS:.0f}")
     return reasons
-
-
-def saturated_windows(aggregate: RunAggregate) -> list[float]:
-    """Start times (epoch seconds) of the windows in which the generator was saturated.
-
-    Sealed windows are judged by their digest, so seal with ``notes=saturation_reasons``.
-    """
-    flagged = [d.start_s for d in aggregate.digests() if d.notes]
-    flagged += [w.start_s for w in aggregate.windows() if saturation_reasons(w)]
-    return sorted(flagged)
-
-
-def generator_summary(aggregate: RunAggregate) -> dict[str, Any]:
-    """The ``generator`` section of summary.json.
-
-    Returns:
-        ``{"saturated": bool, "saturated_windows": [start_s, …], "cpu_share_max": float or
-        None, "loop_lag_ms": {summary}, "thresholds": {"cpu_share": 0.9,
-        "loop_lag_p99_ms": 50.0}}``. ``cpu_share_max`` is the largest per-window share
-        (``last``), None when nothing was sampled.
-    """
-    gauges = [d.gauges for d in aggregate.digests()] + [w.gauges for w in aggregate.windows()]
-    shares = [g[CPU_SHARE_GAUGE].last for g in gauges if CPU_SHARE_GAUGE in g]
-    rss = [g[RSS_GAUGE].max for g in gauges if RSS_GAUGE in g]
-    flagged = saturated_windows(aggregate)
-    lag = aggregate.totals.histograms.get(LOOP_LAG_METRIC, LatencyHistogram())
-    pauses = aggregate.totals.histograms.get(GC_PAUSE_METRIC, LatencyHistogram())
-    return {
-        "saturated": bool(flagged),
-        "saturated_windows": flagged,
-        "cpu_share_max": round(max(shares), 3) if shares else None,
-        "rss_max_mb": round(max(rss), 1) if rss else None,
-        "loop_lag_ms": lag.summary_ms(),
-        "gc_pause_ms": pauses.summary_ms(),
-        "thresholds": {
-            "cpu_share": CPU_SATURATION_SHARE,
-            "loop_lag_p99_ms": LOOP_LAG_SATURATION_P99_MS,
-            "gc_pause_ms": GC_PAUSE_SATURATION_MS,
-        },
-    }

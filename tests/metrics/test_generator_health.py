@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gevent
 import pytest
 
+from loadtest.analysis.summary import build_summary
 from loadtest.metrics.generator_health import (
     CPU_SATURATION_SHARE,
     GeneratorHealth,
-    generator_summary,
-    saturated_windows,
     saturation_reasons,
 )
+from loadtest.metrics.interval_log import IntervalLogWriter
 from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
 
 WINDOW_S = 0.1  # short windows keep the tests fast; 10 ticks of 10 ms in each
@@ -75,12 +77,28 @@ def sampled_run(load: Callable[[float], None], seconds: float) -> SampledRun:
     return SampledRun(aggregate, load_started, load_ended, load_cpu_share)
 
 
+def generator_of(windows: list[MetricWindow], run_dir: Path) -> dict:
+    """The summary's ``generator`` section for these windows, written as a run writes them
+    (each with its saturation notes, judged at seal time) and read back as a report does."""
+    first = min((w.start_s for w in windows), default=0.0)
+    last = max((w.end_s for w in windows), default=1.0)
+    with IntervalLogWriter(run_dir, start_time_s=first) as log:
+        for window in windows:
+            log.write(window, notes=saturation_reasons(window))
+    (run_dir / "run.json").write_text(json.dumps({
+        "options": {"window": WINDOW_S},
+        "load": {"started_s": first, "stopped_s": last, "spawning_complete_s": first,
+                 "window_s": WINDOW_S},
+    }))  # fmt: skip
+    return build_summary(run_dir)["generator"]
+
+
 def worst_loop_lag_ms(window: MetricWindow) -> float:
     lag = window.histograms.get("loop_lag_ms")
     return lag.summary_ms()["max"] if lag is not None else 0.0
 
 
-def test_burning_cpu_without_yielding_flags_the_window_the_loop_wakes_in() -> None:
+def test_burning_cpu_without_yielding_flags_the_window_the_loop_wakes_in(tmp_path: Path) -> None:
     run = sampled_run(hog_the_loop, 0.3)
 
     # The sampler's late wake-up records the whole blockage in the window it wakes in.
@@ -89,15 +107,15 @@ def test_burning_cpu_without_yielding_flags_the_window_the_loop_wakes_in() -> No
 
     assert abs(woke_in.start_s - expected_start) < 1.5 * WINDOW_S
     assert any(r.startswith("loop_lag_ms") for r in saturation_reasons(woke_in))
-    assert woke_in.start_s in saturated_windows(run.aggregate)
+    summary = generator_of(run.aggregate.windows(), tmp_path)
+    assert woke_in.start_s in summary["saturated_windows"]
     assert run.idle_windows(), "at least one whole window before the burn"
     assert not any(saturation_reasons(w) for w in run.idle_windows())
-    summary = generator_summary(run.aggregate)
     assert summary["saturated"] is True
     assert summary["loop_lag_ms"]["max"] >= 250
 
 
-def test_busy_greenlets_show_as_cpu_share_and_a_whole_core_is_flagged() -> None:
+def test_busy_greenlets_show_as_cpu_share_and_a_whole_core_is_flagged(tmp_path: Path) -> None:
     run = sampled_run(saturate_the_cpu, 0.5)
 
     busy = [
@@ -114,8 +132,9 @@ def test_busy_greenlets_show_as_cpu_share_and_a_whole_core_is_flagged() -> None:
     assert not any(saturation_reasons(w) for w in idle)
     # A whole core is saturation; the test process gets one unless others starve it.
     if run.load_cpu_share >= 0.97:
-        assert {w.start_s for w in busy} <= set(saturated_windows(run.aggregate))
-        assert generator_summary(run.aggregate)["cpu_share_max"] >= CPU_SATURATION_SHARE
+        summary = generator_of(run.aggregate.windows(), tmp_path)
+        assert {w.start_s for w in busy} <= set(summary["saturated_windows"])
+        assert summary["cpu_share_max"] >= CPU_SATURATION_SHARE
 
 
 def test_cpu_share_covers_the_whole_window_from_the_previous_windows_last_tick() -> None:
@@ -142,7 +161,7 @@ def test_cpu_share_covers_the_whole_window_from_the_previous_windows_last_tick()
     assert windows[0].histograms["loop_lag_ms"].summary_ms()["max"] == 0.001  # on time
 
 
-def test_thresholds_are_inclusive_and_either_one_suffices() -> None:
+def test_thresholds_are_inclusive_and_either_one_suffices(tmp_path: Path) -> None:
     lagging = MetricWindow(0.0, 1.0)
     for _ in range(99):
         lagging.record("loop_lag_ms", 1.0)
@@ -154,15 +173,14 @@ def test_thresholds_are_inclusive_and_either_one_suffices() -> None:
     healthy.gauge("cpu_share", 0.89)
     healthy.record("loop_lag_ms", 49.9)
 
-    aggregate = RunAggregate()
-    aggregate.add_all([lagging, busy, healthy])
-
-    assert saturated_windows(aggregate) == [0.0, 1.0]
-    assert generator_summary(aggregate)["saturated_windows"] == [0.0, 1.0]
+    assert [bool(saturation_reasons(w)) for w in (lagging, busy, healthy)] == [True, True, False]
+    assert generator_of([lagging, busy, healthy], tmp_path)["saturated_windows"] == [0.0, 1.0]
 
 
-def test_a_run_without_health_samples_is_not_saturated() -> None:
-    summary = generator_summary(RunAggregate())
+def test_a_run_without_health_samples_is_not_saturated(tmp_path: Path) -> None:
+    quiet = MetricWindow(0.0, 0.1)
+    quiet.count("streams_started")
+    summary = generator_of([quiet], tmp_path)
 
     assert summary["saturated"] is False
     assert summary["cpu_share_max"] is None
