@@ -27,7 +27,7 @@ runs"); this module is its implementation:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
@@ -41,7 +41,7 @@ from loadtest.analysis.summary import RunFacts, build_summary
 from loadtest.errors import UsageError
 from loadtest.metrics.catalog import METRICS
 from loadtest.metrics.histogram import PERCENTILES, LatencyHistogram, bucket_bounds
-from loadtest.metrics.interval_log import HLOG_FILE
+from loadtest.metrics.interval_log import HLOG_FILE, hlog_lines
 from loadtest.rundir import read_json, read_summary
 
 COMPARE_SCHEMA = "loadtest.compare/1"
@@ -181,7 +181,7 @@ def read_bucket_histograms(
     buckets = max(1, math.floor((to_s - from_s) / bucket_s + 1e-9))
     dense: dict[tuple[str, int], LatencyHistogram] = {}
     sparse: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
-    skipped = 0
+    damaged = [0]  # lines hlog_lines could not parse, and blobs that did not decode
     newest = -math.inf
 
     def bucket_end(index: int) -> float:
@@ -190,10 +190,7 @@ def read_bucket_histograms(
     path = Path(run_dir) / HLOG_FILE
     try:
         with path.open(encoding="utf-8") as hlog:
-            for metric, start, blob in _tagged_lines(hlog):
-                if metric is None:
-                    skipped += 1
-                    continue
+            for metric, start, _length, blob in hlog_lines(hlog, damaged):
                 if start > newest:
                     newest = start
                     for key in [k for k in dense if bucket_end(k[1]) + LATENESS_S <= newest]:
@@ -213,7 +210,7 @@ def read_bucket_histograms(
                             dense[key] = histogram = LatencyHistogram()
                         histogram.add_blob(blob.encode("ascii"))
                 except ValueError:  # a damaged line (normally only one cut by a crash)
-                    skipped += 1
+                    damaged[0] += 1
     except OSError as exc:
         reason = exc.strerror or exc
         raise UsageError(f"{run_dir}: cannot read the interval log ({reason})") from exc
@@ -224,30 +221,7 @@ def read_bucket_histograms(
     for metric in wanted:
         rows = [sparse.get((metric, index), empty) for index in range(buckets)]
         found[metric] = BucketHistograms([r[0] for r in rows], [r[1] for r in rows])
-    return found, skipped
-
-
-def _tagged_lines(lines: Iterable[str]) -> Iterator[tuple[str | None, float, str]]:
-    """``(metric, start_s, blob)`` per tagged interval line; ``(None, …)`` for a damaged one."""
-    base_time_s = 0.0
-    for line in lines:
-        if line.startswith("#"):
-            if line.startswith("#[BaseTime:"):
-                try:
-                    base_time_s = float(line.split()[1])
-                except (IndexError, ValueError):
-                    yield None, 0.0, ""
-            continue
-        if line.startswith('"') or not line.strip():
-            continue  # the legend
-        tag, _, rest = line[4:].partition(",") if line.startswith("Tag=") else ("", "", "")
-        fields = rest.rstrip("\n").split(",")
-        try:
-            if not tag or len(fields) != 4:
-                raise ValueError("not a tagged interval line")
-            yield tag, float(fields[0]) + base_time_s, fields[3]
-        except ValueError:
-            yield None, 0.0, ""
+    return found, damaged[0]
 
 
 def _nonzero(histogram: LatencyHistogram) -> tuple[np.ndarray, np.ndarray]:
