@@ -31,8 +31,6 @@ from loadtest.session.observer import EndKind, EndReason, SessionEnded, SessionO
 from loadtest.session.supervisor import NORMAL_CLOSE, ConnectionSupervisor
 from loadtest.transport import WebSocketConnection
 
-#: Answers to ``POST /consultations`` that retrying cannot fix: who we are, or which one.
-REFUSALS = frozenset({"401", "403", "404"})
 #: Multiplies ``--seed`` so that user ``i`` of seed ``s`` and user ``j`` of seed ``s + 1`` do
 #: not share a jitter sequence.
 _SEED_STRIDE = 1_000_003
@@ -211,7 +209,10 @@ class ConsultationSession:
                 observe=self.observer.rest_call,
             )
         except RestError as exc:
-            kind = EndKind.AUTH if exc.kind in REFUSALS else EndKind.REST_FAILED
+            # The statuses the reconnect policy never retries (who we are, or which consultation)
+            # end the user here too: one rule for the handshake and the REST call.
+            refused = exc.status in self.config.reconnect.no_retry_statuses
+            kind = EndKind.AUTH if refused else EndKind.REST_FAILED
             self._give_up(EndReason(kind, str(exc), exc.failure))
 
     def _give_up(self, reason: EndReason) -> NoReturn:

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from loadtest.auth import Token, TokenSource
 from loadtest.errors import AuthError
+from loadtest.rest import RestError
 from loadtest.session.observer import SessionObserver
 
 
 def rest_failure_of(error: AuthError) -> tuple[str, str] | None:
     """``(call, kind)`` of the REST call behind an auth failure, when it was one."""
-    call = getattr(error, "call", None)
-    kind = getattr(error, "kind", None)
-    if call is None or kind is None:
-        return None
-    return str(call), str(kind)
+    return (error.call, error.kind) if isinstance(error, RestError) else None
 
 
 class UserCredentials:
@@ -74,7 +71,5 @@ class UserCredentials:
         return True
 
     def _report(self, error: AuthError) -> None:
-        failure = rest_failure_of(error)
-        if failure is not None:
-            call, kind = failure
-            self._observer.rest_call(call, float(getattr(error, "elapsed_ms", 0.0) or 0.0), kind)
+        if isinstance(error, RestError):  # a login or refresh call that failed: count it
+            self._observer.rest_call(error.call, error.elapsed_ms, error.kind)
