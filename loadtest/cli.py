@@ -26,6 +26,7 @@ from loadtest.auth.environment import (
     choose_token_source,
 )
 from loadtest.errors import LoadtestError, UsageError
+from loadtest.rundir import RUN_SLO_FILE
 from loadtest.timespan import timespan_seconds
 
 EXIT_OK, EXIT_TOOL_FAILED, EXIT_USAGE = 0, 1, 2
@@ -61,7 +62,6 @@ def _timespan(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value
 
 
-RUN_SLO_FILE = "slo.toml"  # as loadtest.users.report_process keeps it
 
 
 def _formats(text: str) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 from loadtest.errors import UsageError
 
 REPORTS_DIR = Path("reports")
+#: The run's SLO file, kept in its run directory so that a report rebuilt later judges alike.
+RUN_SLO_FILE = "slo.toml"
 
 
 def default_run_dir(scenario: str, now: float | None = None) -> Path:

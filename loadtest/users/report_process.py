@@ -18,12 +18,11 @@ from typing import Any
 
 from loadtest.analysis.slo import SloSpec, load_slo  # pure: tomllib and our own names
 from loadtest.auth.environment import ENV_API_KEY, TOKEN_SOURCE_ENV
+from loadtest.rundir import RUN_SLO_FILE
 
 #: Secrets the report has no use for: kept out of the child's environment.
 _SECRET_ENV = (ENV_API_KEY, *TOKEN_SOURCE_ENV)
 REPORT_TIMEOUT_S = 600
-#: The run's SLO file, kept in its run directory so that a report rebuilt later judges alike.
-RUN_SLO_FILE = "slo.toml"
 
 
 def keep_slo_file(path: str, run_dir: Path) -> SloSpec | None:
