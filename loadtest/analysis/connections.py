@@ -15,6 +15,7 @@ import pandas as pd
 
 from loadtest.metrics.event_log import read_events
 from loadtest.metrics.histogram import LatencyHistogram
+from loadtest.utc import utc_micros
 
 #: The fleet counts as back when this share of the connections open before the storm is open.
 RECOVERED_SHARE = 0.99
@@ -138,8 +139,8 @@ def outages(series: pd.DataFrame, window_s: float = 1.0) -> list[dict[str, Any]]
             until = float(start) + window_s
             found.append(
                 {
-                    "from_utc": _utc(down_since),
-                    "to_utc": _utc(until),
+                    "from_utc": utc_micros(down_since),
+                    "to_utc": utc_micros(until),
                     "seconds": round(until - down_since, 3),
                 }
             )
@@ -148,7 +149,3 @@ def outages(series: pd.DataFrame, window_s: float = 1.0) -> list[dict[str, Any]]
             down_since = float(start)
         was_open = is_open > 0
     return found
-
-
-def _utc(epoch_s: float) -> str:
-    return pd.Timestamp(epoch_s, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -29,7 +29,6 @@ Pure: reads a :class:`~loadtest.analysis.series.WindowSeries`, returns plain JSO
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +37,7 @@ import numpy as np
 
 from loadtest.analysis.run_reader import RunRead
 from loadtest.analysis.series import WindowSeries
+from loadtest.utc import utc_seconds
 
 #: Fewest steady-state buckets for which drift is computed at all (the contract's 30 windows).
 MIN_BUCKETS = 30
@@ -137,8 +137,8 @@ def series_drift(series: WindowSeries, from_s: float, to_s: float) -> dict[str, 
         "verdict": verdict,
         "span_s": span,
         "windows": len(indices),
-        "from_utc": _utc(starts[0]),
-        "to_utc": _utc(starts[-1] + span),
+        "from_utc": utc_seconds(starts[0]),
+        "to_utc": utc_seconds(starts[-1] + span),
         "metrics": metrics,
         "generator": generator,
         "sentence": drift_sentence(verdict, metrics, len(indices), span),
@@ -380,10 +380,6 @@ def generator_sentence(memory: dict[str, Any]) -> str:
     if memory["verdict"] == "inconclusive":
         return f"the load generator's memory: inconclusive ({memory.get('reason')})"
     return "the load generator's memory held steady"
-
-
-def _utc(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch_s)))
 
 
 def drift_rows(drift: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:

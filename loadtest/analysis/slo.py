@@ -54,13 +54,13 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from loadtest.analysis.series import SERIES_STATS, WindowSeries
 from loadtest.errors import UsageError
 from loadtest.metrics.catalog import COUNTS, METRICS
+from loadtest.utc import utc_seconds
 
 DEFAULT_MIN_SAMPLES = 20
 
@@ -601,7 +601,7 @@ def _windowed_result(
     result["windows_failed"] = failed
     result["verdict"] = "fail" if failed else "pass"
     if failed:
-        result["worst_window_utc"] = _utc(worst_start)
+        result["worst_window_utc"] = utc_seconds(worst_start)
     return result
 
 
@@ -629,7 +629,3 @@ def _bucket_value(
         value = count(check.metric)
         return value, value, None
     return _rate(check.metric, count, series.span_s)
-
-
-def _utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

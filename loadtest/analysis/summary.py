@@ -32,6 +32,7 @@ from loadtest.metrics.histogram import LatencyHistogram
 from loadtest.metrics.window import totals_summary
 from loadtest.report.model import ReportInput
 from loadtest.rundir import read_json
+from loadtest.utc import utc_micros
 
 SUMMARY_SCHEMA = "loadtest.summary/1"
 #: Percentiles of a latency spectrum: 0 %, then ten points per decade of 1 / (1 − p) up to
@@ -147,8 +148,8 @@ def _steady_state(data: RunRead, started: float, stopped: float) -> dict[str, An
     from_s = min(max(data.steady_from_s, started), stopped)
     to_s = max(min(data.steady_to_s, stopped), from_s)
     return {
-        "from_utc": _utc(from_s),
-        "to_utc": _utc(to_s),
+        "from_utc": utc_micros(from_s),
+        "to_utc": utc_micros(to_s),
         "from_s": round(from_s, 6),
         "to_s": round(to_s, 6),
         "excluded_s": round((from_s - started) + (stopped - to_s), 3),
@@ -196,11 +197,3 @@ def report_input(
     """What every renderer reads, from one pass over the run directory."""
     series: WindowSeries = data.series[data.plot_span_s]
     return ReportInput(summary=summary, run=run, series=series, spectra=spectra(data))
-
-
-def _utc(epoch_s: float) -> str:
-    whole = int(epoch_s)
-    micros = round((epoch_s - whole) * 1_000_000)
-    if micros == 1_000_000:
-        whole, micros = whole + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}Z"

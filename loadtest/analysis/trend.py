@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.errors import UsageError
+from loadtest.utc import utc_seconds
 
 TREND_SCHEMA = "loadtest.trend/1"
 #: Significance of a change point (Otava's default).
@@ -343,7 +343,7 @@ def _run_entry(point: RunPoint) -> dict[str, Any]:
     return {
         "name": point.name,
         "path": str(point.path),
-        "started_utc": _utc(point.started_s),
+        "started_utc": utc_seconds(point.started_s),
         "values": point.values,
     }
 
@@ -390,7 +390,3 @@ def format_step(name: str, step: dict[str, Any]) -> str:
     absolute = f"{100.0 * size:+.3g} pp" if name == "error_rate" else f"{size:+,.1f} ms"
     pct = step["step_pct"]
     return f"{absolute} ({pct:+.1f} %)" if pct is not None else f"{absolute} (from 0)"
-
-
-def _utc(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))

@@ -14,6 +14,7 @@ from time import perf_counter
 from typing import Any, Protocol
 
 from loadtest.protocol import Outcome, Stream, ViolationKind
+from loadtest.utc import utc_micros
 
 
 def epoch_of(stamp: float) -> float:
@@ -82,7 +83,7 @@ class SessionRecorder:
         """One row of ``events.jsonl``: connection lifecycle, never per message."""
         self._sink.event(
             {
-                "time_utc": utc_iso(time.time()),
+                "time_utc": utc_micros(time.time()),
                 "worker": self.worker,
                 "user": self.user,
                 "consultation_id": self.consultation_id,
@@ -197,8 +198,8 @@ class SessionRecorder:
             "user": self.user,
             "consultation_id": self.consultation_id,
             "stream_seq": self.stream_seq,
-            "intended_start_utc": utc_iso(epoch_of(intended)) if intended is not None else None,
-            "sent_utc": utc_iso(epoch_of(stream.sent_at)),
+            "intended_start_utc": utc_micros(epoch_of(intended)) if intended is not None else None,
+            "sent_utc": utc_micros(epoch_of(stream.sent_at)),
             "schedule_lag_ms": _ms(lag_ms),
             "connect_ms": _ms(self.last_connect_ms),
             "ttfs_ms": _ms(stream.ttfs_ms),
@@ -253,8 +254,3 @@ class SessionRecorder:
 
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def utc_iso(epoch: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
-    return f"{seconds}.{int(epoch % 1 * 1_000_000):06d}Z"

@@ -19,8 +19,8 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, STATE_RUNNING, MasterRunner
 
 from loadtest.session import EndReason
-from loadtest.users.recording import utc_iso
 from loadtest.users.refusal import refusal_line
+from loadtest.utc import utc_micros
 
 SMOKE_HINT = "events.jsonl and locust.log in the run directory"
 
@@ -110,7 +110,7 @@ class RunGuard:
         self._sink.count("users_stopped", by=f"auth {status}")
         self._sink.event(
             {
-                "time_utc": utc_iso(time.time()),
+                "time_utc": utc_micros(time.time()),
                 "worker": self.worker_name,
                 "kind": "user_stopped",
                 "reason": "auth",
@@ -227,7 +227,7 @@ class RunGuard:
                     flush=True,
                 )
                 self._sink.event(
-                    {"time_utc": utc_iso(time.time()), "worker": name, "kind": "worker_lost"}
+                    {"time_utc": utc_micros(time.time()), "worker": name, "kind": "worker_lost"}
                 )
 
     def incomplete(self) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from locust.env import Environment
 
 from loadtest.rundir import write_json
+from loadtest.utc import utc_seconds
 
 RUN_SCHEMA = "loadtest.run/1"
 
@@ -45,8 +46,8 @@ def write_run_json(
         "scenario": getattr(options, "loadtest_scenario", "") or None,
         "locustfile": getattr(options, "locustfile", None),
         "target": redact_url(environment.host or ""),
-        "started_utc": _utc(started_at),
-        "ended_utc": _utc(time.time()) if final else None,
+        "started_utc": utc_seconds(started_at),
+        "ended_utc": utc_seconds(time.time()) if final else None,
         "role": role,
         "workers": workers,
         "interrupted": bool(outcome.get("interrupted_by")),
@@ -95,10 +96,6 @@ def redact_url(text: str) -> str:
         return text
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _utc(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _versions() -> dict[str, str]:

@@ -20,7 +20,7 @@ from locust.runners import WorkerRunner
 from loadtest.errors import UsageError
 from loadtest.rest import RestClient, RestError
 from loadtest.session import Endpoints
-from loadtest.users.recording import utc_iso
+from loadtest.utc import utc_micros
 
 RESTART_PATH = "/admin/restart"
 
@@ -51,7 +51,7 @@ def _storm_later(environment: Any, at_s: float, refuse_s: float, share: float) -
     collector = environment.loadtest_collector
     collector.event(
         {
-            "time_utc": utc_iso(time.time()),
+            "time_utc": utc_micros(time.time()),
             "worker": collector.worker_name,
             "kind": "storm",
             "refuse_s": refuse_s,
@@ -66,7 +66,7 @@ def _storm_later(environment: Any, at_s: float, refuse_s: float, share: float) -
         order_restart(environment.host, refuse_s, share, rest)
     except (RestError, UsageError) as exc:
         collector.event(
-            {"time_utc": utc_iso(time.time()), "kind": "storm_failed", "detail": str(exc)}
+            {"time_utc": utc_micros(time.time()), "kind": "storm_failed", "detail": str(exc)}
         )
 
 
