@@ -111,3 +111,13 @@ SCENARIO_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                           "help": "spike: seconds the burst lasts"}),
 )
 OPTIONS = OPTIONS + SCENARIO_OPTIONS
+
+CAPACITY_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--steps", {"default": "",
+                 "help": "capacity: users per step, comma-separated (e.g. 2,4,8,16)"}),
+    ("--rate-steps", {"default": "",
+                      "help": "capacity, open model: arrivals per second per step (e.g. 5,10,20)"}),
+    ("--step-time", {"default": "30s",
+                     "help": "capacity: how long each step holds its load (Locust time syntax)"}),
+)
+OPTIONS = OPTIONS + CAPACITY_OPTIONS
