@@ -9,17 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.analysis.compare import (
-    DEFAULT_SEED,
+from loadtest.analysis.buckets import (
     bootstrap_percentiles_ms,
     bucket_span,
-    compare_runs,
-    exit_code,
     pooled_percentiles_ms,
-    proportion_difference_interval,
     read_bucket_histograms,
-    verdict,
 )
+from loadtest.analysis.compare import DEFAULT_SEED, compare_runs, exit_code, verdict
+from loadtest.analysis.intervals import proportion_difference_interval
 from loadtest.analysis.summary import build_summary
 from loadtest.errors import UsageError
 from loadtest.metrics.interval_log import IntervalLogWriter
