@@ -1,0 +1,237 @@
+"""Benchmark: chunk messages per client CPU-second, ours vs a hand-written websocket-client user.
+
+Issue 12's headline figure. One reference target (``loadtest serve --profile fixed``: 40 chunks
+2 ms apart, no think time, no WebSocket pings) serves both clients in turn, in interleaved rounds
+(the order alternates each round, so drift on a shared machine hits both alike):
+
+- ``ours``: ``loadtest run chat -u 50 --host <target> -- --think-time 0`` (full metrics);
+- ``baseline``: ``locust -f bench/baseline_websocket_client.py`` (``websocket-client`` with
+  ``skip_utf8_validation=True``, one ``json.loads`` per frame, two pseudo-requests per reply).
+
+Each client runs ``--warmup`` seconds (connections opened, allocator and TCP warm) before a
+measured window of ``--seconds``. Over that window only:
+
+- chunks come from the target's own counter (``GET /admin/stats`` ``chunks_sent``, counted as
+  each reply ends): the same neutral count for both clients;
+- client CPU is the user+system time of the client's whole process tree, read from the OS
+  (``/proc`` via psutil) at both ends of the window: start-up, imports and report writing are
+  outside it.
+
+By default the target is pinned to CPU 0 and the clients to CPU 1 (``--no-pin`` to leave both
+to the scheduler), so that each client has one core, as in the issue's figures.
+
+    .venv/bin/python bench/compare_baseline.py                       # 5 rounds of 30 s
+    .venv/bin/python bench/compare_baseline.py --seconds 10 --rounds 1 --out /tmp/quick.json
+
+Writes bench/results/compare_baseline.json (with provenance). Only 127.0.0.1, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from provenance import provenance, repeats
+
+from loadtest.target.process import TargetProcess
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results" / "compare_baseline.json"
+BASELINE_LOCUSTFILE = BENCH / "baseline_websocket_client.py"
+TARGET_CPU, CLIENT_CPU = 0, 1
+#: The issue's target: at least 2.0x the baseline in the same run (never below 1.5x).
+TARGET_RATIO = 2.0
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and all its living descendants."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def client_command(
+    kind: str, target: TargetProcess, users: int, run_s: int, scratch: Path
+) -> list[str]:
+    if kind == "ours":
+        return [
+            sys.executable, "-m", "loadtest.cli", "run", "chat",
+            "--host", target.base_url, "-u", str(users), "-r", str(users), "-t", f"{run_s}s",
+            "--out", str(scratch / f"ours-{time.monotonic_ns()}"), "--format", "json",
+            "--", "--think-time", "0",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "locust", "-f", str(BASELINE_LOCUSTFILE), "--headless",
+        "--host", target.ws_url, "-u", str(users), "-r", str(users), "-t", f"{run_s}s",
+        "--stop-timeout", "0", "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+
+
+def measure(
+    kind: str, target: TargetProcess, args: argparse.Namespace, env: dict[str, str], scratch: Path
+) -> dict[str, Any]:
+    """One client run; the figures of its measured window."""
+    run_s = int(args.warmup + args.seconds + 2)
+    pin = (lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if args.pin else None
+    started = time.perf_counter()
+    client = subprocess.Popen(
+        client_command(kind, target, args.users, run_s, scratch),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=pin,
+    )
+    try:
+        time.sleep(args.warmup)
+        chunks_0, cpu_0 = target.stats()["chunks_sent"], tree_cpu_s(client.pid)
+        server_0, wall_0 = tree_cpu_s(target.pid or 0), time.perf_counter()
+        time.sleep(args.seconds)
+        chunks_1, cpu_1 = target.stats()["chunks_sent"], tree_cpu_s(client.pid)
+        server_1, wall_1 = tree_cpu_s(target.pid or 0), time.perf_counter()
+        if client.poll() is not None:
+            raise RuntimeError(
+                f"{kind} client exited early ({client.returncode}): "
+                f"{client.stderr.read().decode(errors='replace')[-600:]}"
+            )
+        _, stderr = client.communicate(timeout=run_s + 120)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    chunks, cpu, wall = chunks_1 - chunks_0, cpu_1 - cpu_0, wall_1 - wall_0
+    if client.returncode not in (0, 1):  # locust exits 1 when a request failed
+        raise RuntimeError(
+            f"{kind} client failed ({client.returncode}): {stderr.decode(errors='replace')[-600:]}"
+        )
+    return {
+        "client": kind,
+        "window_s": round(wall, 3),
+        "chunks": chunks,
+        "client_cpu_s": round(cpu, 3),
+        "client_cores_busy": round(cpu / wall, 3),
+        "server_cores_busy": round((server_1 - server_0) / wall, 3),
+        "chunks_per_s": round(chunks / wall),
+        "chunks_per_client_cpu_s": round(chunks / cpu) if cpu else None,
+        "run_wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured window per run")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before the window")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--chunks", type=int, default=40)
+    parser.add_argument("--chunk-gap-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="target on CPU 0, clients on CPU 1",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.pin and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--pin needs two CPUs; use --no-pin")
+
+    secret = secrets.token_urlsafe(32)
+    env = {**os.environ, "LOADTEST_JWT_SECRET": secret}
+    env.pop("LOADTEST_API_KEY", None)
+    target_args = [
+        "--profile",
+        "fixed",
+        "--ttfc-ms",
+        "0",
+        "--chunks",
+        str(args.chunks),
+        "--chunk-gap-ms",
+        str(args.chunk_gap_ms),
+        "--ws-ping-interval",
+        "0",
+    ]
+    runs: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        TargetProcess(target_args, env={"LOADTEST_JWT_SECRET": secret}) as target,
+    ):
+        if args.pin:
+            for process in [psutil.Process(target.pid), *psutil.Process(target.pid).children()]:
+                process.cpu_affinity([TARGET_CPU])
+        for round_index in range(args.rounds):
+            order = ("baseline", "ours") if round_index % 2 == 0 else ("ours", "baseline")
+            for kind in order:
+                run = measure(kind, target, args, env, Path(scratch))
+                run["round"] = round_index
+                runs.append(run)
+                print(json.dumps(run), flush=True)
+
+    def figures(kind: str) -> list[float]:
+        return [run["chunks_per_client_cpu_s"] for run in runs if run["client"] == kind]
+
+    ratios = [
+        ours["chunks_per_client_cpu_s"] / baseline["chunks_per_client_cpu_s"]
+        for ours, baseline in (
+            (
+                next(r for r in runs if r["round"] == i and r["client"] == "ours"),
+                next(r for r in runs if r["round"] == i and r["client"] == "baseline"),
+            )
+            for i in range(args.rounds)
+        )
+    ]
+    record = {
+        "benchmark": "compare_baseline",
+        "provenance": provenance(["websocket-client", "aiohttp", "psutil", "msgspec"]),
+        "setup": {
+            "users": args.users,
+            "think_time_s": 0,
+            "chunks_per_reply": args.chunks,
+            "chunk_gap_ms": args.chunk_gap_ms,
+            "warmup_s": args.warmup,
+            "window_s": args.seconds,
+            "rounds": args.rounds,
+            "pinned": args.pin,
+            "target": "loadtest serve --profile fixed (aiohttp), --ws-ping-interval 0",
+            "chunks_counted_by": "target /admin/stats chunks_sent",
+            "cpu_counted_by": "client process tree user+system, psutil (/proc)",
+        },
+        "chunks_per_client_cpu_s": {
+            "ours": repeats(figures("ours"), 0),
+            "baseline": repeats(figures("baseline"), 0),
+        },
+        "ratio_ours_to_baseline": repeats(ratios),
+        "target_ratio": TARGET_RATIO,
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    median = record["ratio_ours_to_baseline"]["median"]
+    print(
+        f"ours / baseline chunks per client CPU-second: {median:.2f}x median over "
+        f"{args.rounds} round(s) (target {TARGET_RATIO:.1f}x); wrote {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
