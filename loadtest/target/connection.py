@@ -3,7 +3,8 @@
 The read loop never waits for a reply to finish, so app-level pings, WebSocket pings and the
 client's close are answered while a reply streams. Replies run in one task per connection at a
 time; a ``user_message`` arriving meanwhile is queued (``--busy queue``) or answered with an
-``error`` frame (``--busy reject``).
+``error`` frame (``--busy reject``). With the ``rate_limit`` fault, a ``user_message`` beyond the
+limit is answered with an ``error`` frame (code ``rate_limited``) before either.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import WSMsgType, web
 
 from loadtest.target.context import TargetContext
 from loadtest.target.control import Stat
+from loadtest.target.faults import RATE_LIMITED, admit_message
 from loadtest.target.streaming import UserMessage, send_reply
 
 CLOSE_TOKEN_EXPIRED = 4001  # private-use close code (RFC 6455 §7.4.2): the session's JWT expired
@@ -53,6 +55,8 @@ class ConsultationConnection:
         self.token_exp = token_exp
         self.server_close: tuple[int, str] | None = None
         self._pending: deque[UserMessage] = deque()
+        #: When the user messages the rate limit let through arrived (the last window's).
+        self._admitted: deque[float] = deque()
         self._reply_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._pong = asyncio.Event()
@@ -147,6 +151,8 @@ class ConsultationConnection:
                 await self.send_error(message_id, "invalid_message", "content must be a string")
                 return
             ctx.counters[Stat.user_messages_received] += 1
+            if await self._refused_by_rate_limit(message_id, received):
+                return
             if self._reply_task is not None and ctx.config.busy == "reject":
                 ctx.counters[Stat.busy_rejections] += 1
                 await self.send_error(message_id, "busy", "a reply is already in progress")
@@ -164,6 +170,25 @@ class ConsultationConnection:
         else:
             ctx.counters[Stat.invalid_frames_received] += 1
             await self.send_error(message_id, "unknown_type", f"unknown message type {kind!r}")
+
+    async def _refused_by_rate_limit(self, message_id: object, received: float) -> bool:
+        """Apply the ``rate_limit`` fault: an ``error`` frame (then a close, if configured)
+        for a message over the limit. Returns whether the message was refused."""
+        ctx = self.ctx
+        ctx.settings.refresh()
+        fault = ctx.settings.faults.get("rate_limit")
+        if fault is None or admit_message(self._admitted, received, fault.limit, fault.window_s):
+            return False
+        ctx.count_fault("rate_limit")
+        await self.send_error(message_id, RATE_LIMITED, f"rate limit exceeded: more than "
+                              f"{fault.limit} messages in {fault.window_s:g} s")
+        if ctx.ground_truth is not None:
+            ctx.ground_truth.write({"event": "rate_limited", "conn": self.conn_id,
+                                    "client_message_id": message_id, "received": received,
+                                    "limit": fault.text, "close_code": fault.close_code or None})
+        if fault.close_code:
+            self.close_soon(fault.close_code, "rate limit exceeded")
+        return True
 
     def _enqueue(self, message: UserMessage) -> None:
         self._pending.append(message)

@@ -3,13 +3,15 @@
 A fault is written ``KIND=VALUE`` on the command line (``--fault drop=0.1``) and as
 ``{"value": "0.1"}`` through the admin API, so both share :func:`parse_fault_value`. Values are
 a *rate* (probability per stream, per handshake or per app-level ping, ``0``–``1`` or ``N%``),
-optionally followed by ``:`` and a size; ``restart`` alone is a *schedule*. Pure: no I/O, the
-random source is passed in, so tests can pin every decision.
+optionally followed by ``:`` and a size; ``restart`` alone is a *schedule* and ``rate_limit`` a
+*limit* (``N/S[:CODE]``: more than N user messages in S seconds on one connection are refused).
+Pure: no I/O, the random source and the clock are passed in, so tests can pin every decision.
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,9 +34,20 @@ FAULT_KINDS: dict[str, tuple[str, str]] = {
     "expire_token": ("close mid-stream with 4001 \"token expired\"", "RATE"),
     "restart": ("every EVERY_S seconds drop all connections (1012) and refuse (503) "
                 "for REFUSE_S seconds", "EVERY_S:REFUSE_S"),
+    "rate_limit": (
+        "refuse a user message beyond N in S seconds on one connection with an "
+        "`error` frame (code `rate_limited`); with CODE, then close with CODE",
+        "N/S[:CODE]",
+    ),
 }
 
 DEFAULT_OVERSIZED_BYTES = 1024 * 1024  # content alone at websockets' default max_size
+#: The ``code`` of the target's rate-limit ``error`` frame. The client guide documents no error
+#: codes at all (its error frame is ``type`` + ``content``); this follows the target's own
+#: ``code`` names (``busy``, ``overloaded``, ``injected_error``).
+RATE_LIMITED = "rate_limited"
+#: Close codes a server may not send (RFC 6455 §7.4.1: reserved for local use).
+_UNSENDABLE_CLOSE_CODES = frozenset({1004, 1005, 1006, 1015})
 # Precedence when several hit. A lost message has no reply for another fault to strike.
 TERMINAL_FAULTS = ("lose", "error", "drop", "reset", "expire_token")
 
@@ -52,12 +65,20 @@ class Fault:
     size: int = 0
     every_s: float = 0.0
     refuse_s: float = 0.0
+    #: ``rate_limit``: at most ``limit`` user messages per ``window_s`` seconds; a refused one
+    #: is followed by a close with ``close_code`` unless it is 0.
+    limit: int = 0
+    window_s: float = 0.0
+    close_code: int = 0
 
     @property
     def text(self) -> str:
         """The value in the syntax it was parsed from (canonical form)."""
         if self.kind == "restart":
             return f"{_num(self.every_s)}:{_num(self.refuse_s)}"
+        if self.kind == "rate_limit":
+            close = f":{self.close_code}" if self.close_code else ""
+            return f"{self.limit}/{_num(self.window_s)}{close}"
         if self.kind in ("stall", "slow_handshake"):
             return f"{_num(self.rate)}:{_num(self.ms)}"
         if self.kind == "oversized":
@@ -118,6 +139,8 @@ def parse_fault_value(kind: str, value: object) -> Fault:
             if every_s <= 0:
                 raise ValueError("EVERY_S must be > 0")
             return Fault(kind, every_s=every_s, refuse_s=_positive(parts[1], "REFUSE_S"))
+        if kind == "rate_limit":
+            return _rate_limit(parts)
         if kind in ("stall", "slow_handshake"):
             if len(parts) != 2:
                 raise ValueError("expected RATE:MS")
@@ -132,6 +155,56 @@ def parse_fault_value(kind: str, value: object) -> Fault:
         return Fault(kind, rate=_rate(parts[0]))
     except ValueError as exc:
         raise ValueError(f"{kind}={value}: {exc} (syntax: {kind}={syntax})") from None
+
+
+def _rate_limit(parts: list[str]) -> Fault:
+    if len(parts) > 2:
+        raise ValueError("expected N/S or N/S:CODE")
+    count, slash, window = parts[0].partition("/")
+    if not slash:
+        raise ValueError("expected N/S (messages per seconds)")
+    try:
+        limit = int(count)
+    except ValueError:
+        raise ValueError(f"N {count!r} is not a whole number") from None
+    if limit < 1:
+        raise ValueError("N must be >= 1")
+    window_s = _positive(window, "S")
+    if window_s <= 0:
+        raise ValueError("S must be > 0")
+    close_code = 0
+    if len(parts) == 2:
+        try:
+            close_code = int(parts[1])
+        except ValueError:
+            raise ValueError(f"CODE {parts[1]!r} is not a close code") from None
+        if not 1000 <= close_code <= 4999 or close_code in _UNSENDABLE_CLOSE_CODES:
+            raise ValueError(f"CODE {close_code} is not a close code a server may send")
+    return Fault("rate_limit", limit=limit, window_s=window_s, close_code=close_code)
+
+
+def admit_message(recent: deque[float], now: float, limit: int, window_s: float) -> bool:
+    """Whether a connection may have one more user message at ``now`` (a sliding window).
+
+    Args:
+        recent: the moments of the messages this connection was allowed in the last
+            ``window_s`` seconds, oldest first; updated in place (refused ones are not kept,
+            so a client that slows down is served again once the window has moved on).
+        now: the moment the message arrived (seconds, monotonic).
+        limit: messages allowed per window.
+        window_s: the window's length.
+
+    Returns:
+        ``True`` (and ``now`` remembered) if fewer than ``limit`` messages were allowed in
+        ``(now - window_s, now]``; ``False`` if this one is over the limit.
+    """
+    horizon = now - window_s
+    while recent and recent[0] <= horizon:
+        recent.popleft()
+    if len(recent) >= limit:
+        return False
+    recent.append(now)
+    return True
 
 
 def parse_fault_option(text: str) -> Fault:
