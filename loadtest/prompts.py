@@ -1,8 +1,10 @@
 """What simulated users say: a corpus of health-coach prompts and a reproducible picker.
 
-The shipped corpus (``loadtest/data/prompts.txt``) holds realistic user messages of 5 to 60
-words about nutrition, workouts, sleep, stress, weight and injuries, so streamed replies vary in
-length the way production traffic does. A user's own file can replace it.
+The shipped corpus (``loadtest/data/prompts.txt``) holds realistic user messages about
+nutrition, workouts, sleep, stress, weight and injuries, of very different lengths: one-liners of
+2 to 4 words ("Any tips?", "My knee hurts."), most of 5 to 30, and long multi-sentence stories
+of 100 to 120 words (the longest 118), so what users send varies the way chat traffic does. A
+user's own file can replace it.
 """
 
 from __future__ import annotations
