@@ -121,3 +121,27 @@ CAPACITY_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
                      "help": "capacity: how long each step holds its load (Locust time syntax)"}),
 )
 OPTIONS = OPTIONS + CAPACITY_OPTIONS
+
+CONVERSATION_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--conversation-turns", {"default": "3-8",
+                              "help": "conversation: turns per consultation ('N' or 'MIN-MAX')"}),
+    ("--think-distribution", {"default": "lognormal", "choices": ["lognormal", "uniform"],
+                              "help": "conversation: pauses between turns, lognormal "
+                                      "(--think-median/--think-sigma/--think-cap) or uniform "
+                                      "(--think-time)"}),
+    ("--think-median", {"type": float, "default": 8.0,
+                        "help": "conversation: median pause between turns, s (lognormal)"}),
+    ("--think-sigma", {"type": float, "default": 0.6,
+                       "help": "conversation: standard deviation of the pause's log (lognormal)"}),
+    ("--think-cap", {"type": float, "default": 60.0,
+                     "help": "conversation: no pause is longer, s (lognormal)"}),
+    ("--batch-share", {"type": float, "default": 0.0,
+                       "help": "conversation: share of turns typed as 2-3 quick messages the "
+                               "client joins into one after 0.3 s (the guide's batching)"}),
+    ("--probe-rates", {"default": "1,2,4,8,16",
+                       "help": "ratelimit: messages per second per connection, one per step"}),
+    ("--probe-step-time", {"type": float, "default": 5.0,
+                           "help": "ratelimit: seconds each rate step lasts (the last one "
+                                   "lasts until the run ends)"}),
+)
+OPTIONS = OPTIONS + CONVERSATION_OPTIONS

@@ -246,6 +246,11 @@ class SessionRecorder:
         self._sink.count("token_refreshes")
         self._lifecycle("token_refresh")
 
+    def rate_step(self, details: Mapping[str, Any]) -> None:
+        """One ``events.jsonl`` row (kind ``rate_step``) per probing user and rate step: what
+        it sent at that rate and what the server refused (:mod:`loadtest.rate_probe`)."""
+        self._lifecycle("rate_step", **details)
+
     def rest_call(self, name: str, elapsed_ms: float, error: str | None) -> None:
         self._event(name, elapsed_ms, error=error, request_type="HTTP")
         if error is not None:
