@@ -1,0 +1,178 @@
+"""A fast path for the common server frame, beside websockets' Sans-I/O parser. No I/O.
+
+Nearly every frame a chat server sends is one small, final, unmasked text frame (a chunk).
+Parsing it through ``ClientProtocol.receive_data`` costs ~2.8 µs (a bytearray buffer, nested
+generators, a ``Frame`` dataclass, an events list); reading its two or four header bytes here
+and slicing the payload costs ~0.4 µs (``bench/frame_parse.py``). Everything else, and every
+frame that is not that one shape, still goes through websockets, which keeps the handshake,
+control frames, fragmentation, close, limits and every error.
+
+How the two stay exactly equivalent (``tests/test_frame_fast_path.py`` checks it on arbitrary
+byte streams split at arbitrary points):
+
+- websockets only ever receives **whole frames** from here, so between two calls its parser is
+  always at a frame boundary, and a frame taken here is one it would have turned into a
+  ``Frame(TEXT, payload, fin=True)`` event with no other effect. Bytes of an incomplete frame
+  wait here until the frame is complete, as they would in websockets' own buffer.
+- A frame is taken here only while the connection is OPEN, not inside a fragmented message and
+  without extensions (``permessage-deflate`` rewrites frames), and only if its length is within
+  ``max_size`` as websockets would compute it.
+- Whatever websockets rejects *before* a frame is complete (a masked server frame, an invalid
+  opcode, a length over ``max_size``), and everything once the connection is no longer OPEN
+  (closing, failed), is handed to websockets at once, with all that follows: from then on this
+  is a plain pass-through, so the error arrives at the same byte as it would without us.
+
+It relies on three attributes of websockets' ``Protocol`` that are not documented API
+(``current_size``, ``max_message_size``, ``max_fragment_size``); the differential test is what
+tells an upgrade of websockets that broke it.
+"""
+
+from __future__ import annotations
+
+from websockets.client import ClientProtocol
+from websockets.protocol import Event, State
+
+#: First header byte of the common frame: FIN, no reserved bits, opcode 1 (text).
+FIN_TEXT = 0x81
+#: Opcodes websockets accepts (continuation, text, binary, close, ping, pong).
+_VALID_OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
+_OPEN = State.OPEN
+
+
+class FrameFastPath:
+    """Splits received bytes into common text frames (taken here) and everything else (fed to
+    the connection's websockets protocol, whole frames at a time).
+
+    Args:
+        protocol: the connection's protocol, handshake done (state OPEN).
+    """
+
+    __slots__ = ("_passthrough", "_pending", "_protocol")
+
+    def __init__(self, protocol: ClientProtocol) -> None:
+        self._protocol = protocol
+        #: Bytes of a frame not yet complete (empty between frames).
+        self._pending = bytearray()
+        #: Once websockets has been handed a frame it rejects early, or the connection left
+        #: OPEN, every byte goes straight to it.
+        self._passthrough = protocol.state is not _OPEN or bool(protocol.extensions)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[bytes | Event]:
+        """Feed bytes read from the socket; return what they completed, in stream order.
+
+        ``data`` may be a view of a buffer that is reused after this call: nothing keeps it.
+
+        Returns:
+            For each frame completed: its payload (``bytes``) if it was a common text frame,
+            else the events websockets made of it (``Frame`` objects). websockets' writes
+            (pongs, close answers) and ``parser_exc`` are left on the protocol as usual.
+        """
+        protocol = self._protocol
+        if self._passthrough:
+            protocol.receive_data(data)
+            return protocol.events_received()
+        pending = self._pending
+        if pending:
+            pending += data
+            buffer: bytes | bytearray | memoryview = pending
+        else:
+            buffer = data
+        size = len(buffer)
+        position = 0
+        out: list[bytes | Event] = []
+        while size - position >= 2:
+            head1 = buffer[position]
+            head2 = buffer[position + 1]
+            if head2 & 0x80 or (head1 & 0x0F) not in _VALID_OPCODES:
+                break  # websockets fails the connection on this header: let it, now
+            length = head2
+            header = 2
+            if length == 126:
+                if size - position < 4:
+                    break
+                length = (buffer[position + 2] << 8) | buffer[position + 3]
+                header = 4
+            elif length == 127:
+                if size - position < 10:
+                    break
+                length = int.from_bytes(buffer[position + 2 : position + 10], "big")
+                header = 10
+            limit = self._max_size()
+            if limit is not None and length > limit:
+                break  # PayloadTooBig, which websockets raises before reading the payload
+            end = position + header + length
+            if end > size:
+                break  # incomplete: wait for the rest
+            if head1 == FIN_TEXT and protocol.current_size is None and protocol.state is _OPEN:
+                out.append(bytes(buffer[position + header : end]))
+            else:
+                protocol.receive_data(buffer[position:end])
+                out += protocol.events_received()
+                if protocol.state is not _OPEN:
+                    position = end
+                    self._passthrough = True
+                    break
+            position = end
+        else:
+            # Fewer than two bytes left: a header still to come.
+            self._keep(buffer, position)
+            return out
+        if self._passthrough or (size - position >= 2 and self._rejected_early(buffer, position)):
+            self._passthrough = True
+            rest = bytes(buffer[position:])
+            pending.clear()
+            if rest:
+                protocol.receive_data(rest)
+                out += protocol.events_received()
+            return out
+        self._keep(buffer, position)
+        return out
+
+    def receive_eof(self) -> list[bytes | Event]:
+        """The server ended TCP: hand websockets what is left of an incomplete frame, then EOF."""
+        protocol = self._protocol
+        if self._pending:
+            protocol.receive_data(bytes(self._pending))
+            self._pending.clear()
+        protocol.receive_eof()
+        return protocol.events_received()
+
+    def _keep(self, buffer: bytes | bytearray | memoryview, position: int) -> None:
+        """Keep the bytes of the incomplete frame at ``position`` (copied: ``buffer`` may be
+        a view of a read buffer that the next read overwrites)."""
+        pending = self._pending
+        if buffer is pending:
+            if position:
+                del pending[:position]
+        elif position < len(buffer):
+            pending += buffer[position:]
+
+    def _max_size(self) -> int | None:
+        """The largest frame payload websockets accepts next (its own rule, in ``parse``)."""
+        protocol = self._protocol
+        limit = protocol.max_message_size
+        current = protocol.current_size
+        if limit is not None and current is not None:
+            limit -= current
+        fragment_limit = protocol.max_fragment_size
+        if fragment_limit is not None:
+            limit = fragment_limit if limit is None else min(limit, fragment_limit)
+        return limit
+
+    def _rejected_early(self, buffer: bytes | bytearray | memoryview, position: int) -> bool:
+        """Whether the header at ``position`` is one websockets rejects before the payload."""
+        head1, head2 = buffer[position], buffer[position + 1]
+        if head2 & 0x80 or (head1 & 0x0F) not in _VALID_OPCODES:
+            return True
+        length = head2 & 0x7F
+        size = len(buffer) - position
+        if length == 126:
+            if size < 4:
+                return False
+            length = (buffer[position + 2] << 8) | buffer[position + 3]
+        elif length == 127:
+            if size < 10:
+                return False
+            length = int.from_bytes(buffer[position + 2 : position + 10], "big")
+        limit = self._max_size()
+        return limit is not None and length > limit
