@@ -24,6 +24,7 @@ EXTRA: dict[str, list[str]] = {
     "churn": ["--lifetime", "1-2", "--rejoin-after", "0-0.5"],
     "spike": ["--spike-at", "1", "--spike-duration", "1", "--spike-users", "4"],
     "idle": ["--heartbeat-interval", "1"],
+    "capacity": ["--steps", "1,2", "--step-time", "1"],
 }
 NAMES = [name for name, _, _ in shipped_scenarios()]
 

@@ -20,7 +20,9 @@ from loadtest.users.arrival import ArrivalUser
 from loadtest.users.chat import ChatUser, ConsultationUser
 from loadtest.users.collector import RunCollector
 from loadtest.users.context import UserContext
+from loadtest.users.fleet_rate import listen_for_rate_steps
 from loadtest.users.options import add_options
+from loadtest.users.shapes import StepLoadShape
 
 __all__ = ["ChatUser", "ConsultationUser"]
 
@@ -31,12 +33,18 @@ _LOG_REDACTION = install_log_redaction(Redactor.from_environment())
 
 
 def check_load_model(environment: Any) -> None:
-    """``--arrival-rate`` and open-model users go together, or not at all.
+    """``--arrival-rate`` and open-model users go together, or not at all; a step load's
+    options are sound.
 
     Raises:
         UsageError: one without the other.
     """
-    rate = float(getattr(environment.parsed_options, "arrival_rate", 0) or 0)
+    options = environment.parsed_options
+    shape = environment.shape_class
+    if isinstance(shape, StepLoadShape):
+        shape.plan_from(options)  # a step load sets its own load; check it now
+        return
+    rate = float(getattr(options, "arrival_rate", 0) or 0)
     open_model = any(issubclass(cls, ArrivalUser) for cls in environment.user_classes)
     if rate > 0 and not open_model:
         raise UsageError(
@@ -45,6 +53,8 @@ def check_load_model(environment: Any) -> None:
         )
     if open_model and rate <= 0:
         raise UsageError("this open-model scenario needs --arrival-rate R (per second)")
+    if getattr(options, "steps", "") or getattr(options, "rate_steps", ""):
+        raise UsageError("--steps and --rate-steps need a step-load scenario ('capacity')")
 
 
 @events.init_command_line_parser.add_listener
@@ -84,6 +94,10 @@ def _on_init(environment: Any, **_: Any) -> None:
     environment.events.spawning_complete.add_listener(collector.on_spawning_complete)
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(collector.on_report_to_master)
+        # quitting fires its listeners newest first: added now, after the WorkerRunner added
+        # its own (which tells the master it quit), this one ships the last windows before.
+        environment.events.quitting.add_listener(collector.ship_before_quitting)
+        listen_for_rate_steps(environment)
     elif isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(collector.on_worker_report)
 

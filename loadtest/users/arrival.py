@@ -12,9 +12,11 @@ and ``ttfc_from_intended_ms`` keep the server's stalls in the numbers.
 
 from __future__ import annotations
 
+import itertools
 from time import perf_counter
 
 import gevent
+import gevent.event
 import gevent.pool
 from locust import task
 from locust.runners import WorkerRunner
@@ -23,6 +25,7 @@ from loadtest.arrivals import ArrivalSchedule, fleet_phase
 from loadtest.errors import LoadtestError
 from loadtest.session import ConsultationSession, EndReason, SessionEnded
 from loadtest.users.chat import ConsultationUser
+from loadtest.users.fleet_rate import fleet_rate
 from loadtest.users.recording import SessionRecorder
 
 
@@ -41,35 +44,48 @@ class ArrivalUser(ConsultationUser):
     def arrive(self) -> None:
         options = self.environment.parsed_options
         users = max(1, int(getattr(options, "num_users", 1) or 1))
-        rate = float(options.arrival_rate)
-        if rate <= 0:
+        fleet = fleet_rate(self.environment)
+        if fleet.rate_per_s <= 0:
             raise LoadtestError("the arrival scenario needs --arrival-rate R (per second)")
         runner = self.environment.runner
         workers = int(getattr(options, "processes", 0) or 0)
-        schedule = ArrivalSchedule(
-            rate / users,
-            process=options.arrival_process,
-            seed=options.seed * 7919 + self.user_index,
-            phase=fleet_phase(
-                self.context.next_driver_index(),
-                users,
-                int(getattr(runner, "worker_index", 0) or 0),
-                workers if workers > 0 else (None if isinstance(runner, WorkerRunner) else 1),
-            ),
+        phase = fleet_phase(
+            self.context.next_driver_index(),
+            users,
+            int(getattr(runner, "worker_index", 0) or 0),
+            workers if workers > 0 else (None if isinstance(runner, WorkerRunner) else 1),
         )
         pool = self.conversations = gevent.pool.Pool(max(1, int(options.max_in_flight)))
+        for generation in itertools.count():  # a step load starts a schedule at each step
+            changed = fleet.changed
+            schedule = ArrivalSchedule(
+                fleet.rate_per_s / users,
+                process=options.arrival_process,
+                seed=options.seed * 7919 + self.user_index + generation * 104_729,
+                phase=phase,
+            )
+            self._follow(schedule, changed, pool, int(options.turns))
+
+    def _follow(
+        self,
+        schedule: ArrivalSchedule,
+        changed: gevent.event.Event,
+        pool: gevent.pool.Pool,
+        turns: int,
+    ) -> None:
+        """Start conversations on ``schedule`` until the fleet's rate changes."""
         started = perf_counter()
         for offset in schedule.offsets():
             intended = started + offset
             delay = intended - perf_counter()
-            if delay > 0:
-                gevent.sleep(delay)
+            if changed.wait(delay) if delay > 0 else changed.is_set():
+                return
             if self.refused is not None:
                 self.stop_if_refused(self.refused)
             if pool.full():
                 self.collector.count("dropped_arrivals")
                 continue
-            pool.spawn(self._conversation, intended, int(options.turns))
+            pool.spawn(self._conversation, intended, turns)
 
     def _conversation(self, intended_start: float, turns: int) -> None:
         recorder = SessionRecorder(

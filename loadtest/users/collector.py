@@ -80,7 +80,10 @@ class RunCollector:
         #: When Locust reported every user spawned: the steady state starts here (+ warm-up).
         self.spawning_completed: float | None = None
         self.warmup_s = float(timespan_seconds(str(getattr(options, "warmup", "0") or "0")))
+        #: A step load's steps as they really ran (:class:`~loadtest.users.shapes.StepRecord`).
+        self.load_steps: list[dict[str, Any]] = []
         self._workers_seen: set[str] = set()
+        self._quitting = False
         self.guard = RunGuard(environment, self, self.worker_name, self.role)
         self._judge: LiveJudge | None = None
         self.finished = False
@@ -156,6 +159,12 @@ class RunCollector:
             if self.run_dir is not None:
                 self._write_run_json(final=False)
 
+    def record_steps(self, steps: list[dict[str, Any]]) -> None:
+        """A step load moved on (master or single process): keep its steps in ``run.json``."""
+        self.load_steps = steps
+        if self.run_dir is not None and not self.finished:
+            self._write_run_json(final=False)
+
     def on_test_stopping(self, **_: Any) -> None:
         """Stop sampling before users are killed: tearing down is not load either."""
         if self.load_stopped is None:
@@ -206,7 +215,8 @@ class RunCollector:
         """Worker: ship closed windows (all of them, partial too, once stopping) and rows."""
         runner = self.environment.runner
         stopping = runner is not None and runner.state in (STATE_STOPPING, STATE_STOPPED)
-        windows = self.recorder.flush() if stopping else self.recorder.roll()
+        final = stopping or self._quitting
+        windows = self.recorder.flush() if final else self.recorder.roll()
         rows, events = self._take_rows()
         data[WIRE_KEY] = {
             "windows": [window.to_wire() for window in windows],
@@ -214,6 +224,18 @@ class RunCollector:
             "events": events,
             **self.guard.wire(),
         }
+
+    def ship_before_quitting(self, **_: Any) -> None:
+        """Worker quitting on its own (SIGTERM: a pod evicted or rolled): send everything it
+        measured, the open window too, before Locust tells the master it quit; the master
+        forgets a worker at its quit message, which would drop up to a report interval
+        (3 s) of its streams. Locust has no public call for a report: ``_send_stats`` is the
+        one its heartbeat loop makes."""
+        runner = self.environment.runner
+        if self.role != "worker" or self._quitting or not isinstance(runner, WorkerRunner):
+            return
+        self._quitting = True
+        runner._send_stats()
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         """Master: merge what a worker shipped."""
@@ -250,9 +272,11 @@ class RunCollector:
         self._log.close()
         self._write_run_json(final=True)
         print(self.progress_line(), file=sys.stderr, flush=True)
-        code = make_report(self.run_dir, self.environment.parsed_options)
-        if code:
-            self.environment.process_exit_code = code
+        # The report's decision is the run's, 0 included: otherwise Locust would exit 1 on
+        # any failed request (its --exit-code-on-error), whatever the SLO said.
+        self.environment.process_exit_code = make_report(
+            self.run_dir, self.environment.parsed_options
+        )
 
     # --- progress ---------------------------------------------------------------------
 
@@ -291,9 +315,10 @@ class RunCollector:
     # --- run.json ---------------------------------------------------------------------
 
     def _open_run_dir(self, options: Any) -> Path:
-        name = getattr(options, "loadtest_scenario", "") or Path(
-            str(getattr(options, "locustfile", "") or "locustfile")
-        ).stem
+        name = (
+            getattr(options, "loadtest_scenario", "")
+            or Path(str(getattr(options, "locustfile", "") or "locustfile")).stem
+        )
         out = getattr(options, "loadtest_out", "") or ""
         run_dir = Path(out) if out else default_run_dir(name)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -314,9 +339,8 @@ class RunCollector:
                 "spawning_complete_s": self.spawning_completed,
                 "warmup_s": self.warmup_s,
                 "window_s": self.window_s,
+                **({"steps": self.load_steps} if self.load_steps else {}),
             },
-            outcome={
-                k: outcome[k] for k in ("interrupted_by", "stopped", "incomplete", "aborted")
-            },
+            outcome={k: outcome[k] for k in ("interrupted_by", "stopped", "incomplete", "aborted")},
             final=final,
         )
