@@ -16,13 +16,16 @@ import base64
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from loadtest.metrics.definitions import GENERATOR_DEFINITIONS, LATENCY_DEFINITIONS
 from loadtest.report import headline
 from loadtest.report.model import ReportInput
 from loadtest.report.table import COLUMNS, METRIC_ROWS
+
+if TYPE_CHECKING:
+    from loadtest.report.plots import Plot
 
 FILENAME = "report.html"
 
@@ -87,6 +90,7 @@ def render_html(report: ReportInput) -> tuple[str, str]:
         *_run(run, summary),
         *_percentiles(summary),
         *_drift(report.drift),
+        *_capacity(report.capacity, [plot for plot in plots if plot.section == "capacity"]),
     ]
     for section, heading, note in SECTIONS:
         chosen = [plot for plot in plots if plot.section == section]
@@ -226,6 +230,42 @@ def _drift(drift: Mapping[str, Any] | None) -> Iterable[str]:
     generator = drift.get("generator") or {}
     if generator.get("sentence"):
         yield f'<p class="note">{_e(_first_upper(str(generator["sentence"])))}.</p>'
+
+
+def _capacity(capacity: Mapping[str, Any] | None, plots: Sequence[Plot]) -> Iterable[str]:
+    """A step-load run: the knee's sentence, one row per step, the capacity curve."""
+    if capacity is None:
+        return
+    from loadtest.analysis.capacity import capacity_rows
+
+    if not capacity.get("checks"):
+        kind, word = "inconclusive", "NO SLO"
+    else:
+        kind, word = ("pass", "KNEE") if capacity.get("knee") else ("fail", "NO KNEE")
+    yield (
+        f'<h2 id="capacity">Capacity</h2><p><span class="verdict {kind}">{word}</span> '
+        f"{_e(capacity.get('sentence', ''))}</p>"
+    )
+    yield (
+        f'<p class="note">{_e(capacity.get("model", ""))} model, each step held '
+        f"{_e(capacity.get('step_time_s'))} s from when its load was reached; percentiles with "
+        "95 % block-bootstrap intervals; attainment is the share of the step's streams meeting "
+        f"every objective ({_e(', '.join(capacity.get('objectives') or []) or 'none')}), failed "
+        "streams against it.</p>"
+    )
+    rows = capacity_rows(capacity)
+    if rows:
+        yield "<table><thead><tr>" + "".join(f"<th>{_e(k)}</th>" for k in rows[0]) + "</tr>"
+        yield "</thead><tbody>"
+        for row in rows:
+            yield "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row.values()) + "</tr>"
+        yield "</tbody></table>"
+    for plot in plots:
+        data = base64.b64encode(plot.png).decode("ascii")
+        yield (
+            f'<figure id="{_e(plot.key)}"><img alt="{_e(plot.title)}" '
+            f'src="data:image/png;base64,{data}"></figure>'
+        )
 
 
 def _first_upper(text: str) -> str:

@@ -69,6 +69,8 @@ def render_markdown(report: ReportInput) -> tuple[str, str]:
     lines += _percentile_table(summary)
     if report.drift is not None:
         lines += ["", *_drift_section(report.drift)]
+    if report.capacity is not None:
+        lines += ["", *_capacity_section(report.capacity)]
     counts = headline.nonzero_counts(summary)
     if counts:
         lines += ["", " · ".join(f"{md_code(key)} {value:,}" for key, value in counts)]
@@ -101,6 +103,23 @@ def _percentile_table(summary: Mapping[str, Any]) -> list[str]:
     for key in keys:
         cells = " | ".join(headline.format_ms(metrics[key].get(c), c) for c, _ in COLUMNS)
         lines.append(f"| {md_code(key)} | {cells} |")
+    return lines
+
+
+def _capacity_section(capacity: Mapping[str, Any]) -> list[str]:
+    """The knee's sentence and one row per step."""
+    from loadtest.analysis.capacity import capacity_rows
+
+    lines = [
+        f"**Capacity** ({md_text(str(capacity.get('model', '')))} model, steps of "
+        f"{md_text(str(capacity.get('step_time_s')))} s). {md_text(capacity.get('sentence', ''))}",
+        "",
+    ]
+    rows = capacity_rows(capacity)
+    if rows:
+        lines.append("| " + " | ".join(md_text(k) for k in rows[0]) + " |")
+        lines.append("|---" * len(rows[0]) + "|")
+        lines += ["| " + " | ".join(md_text(v) for v in row.values()) + " |" for row in rows]
     return lines
 
 

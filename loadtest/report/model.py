@@ -27,6 +27,8 @@ class ReportInput:
         HdrHistogram-style percentile spectrum (x axis ``1 / (1 - percentile / 100)``).
     drift: the soak-drift analysis (:func:`loadtest.analysis.drift.run_drift`), ``None`` for
         runs of fewer than 30 steady buckets or when it was not computed.
+    capacity: the step-load analysis (:func:`loadtest.analysis.capacity.run_capacity`),
+        ``None`` for runs without steps.
     """
 
     summary: dict[str, Any]
@@ -34,3 +36,4 @@ class ReportInput:
     series: WindowSeries
     spectra: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     drift: dict[str, Any] | None = None
+    capacity: dict[str, Any] | None = None

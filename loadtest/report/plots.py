@@ -83,7 +83,8 @@ def render_plots(report: ReportInput) -> list[Plot]:
 
     Returns:
         Plots in order: latency over time per metric, throughput, open connections, errors by
-        kind, a spectrum per latency metric, generator health. A figure without any data is
+        kind, a spectrum per latency metric, generator health, and a step-load run's capacity
+        curve. A figure without any data is
         left out, except the error plot, which says "none" (that no error happened is news).
     """
     plots: list[Plot] = []
@@ -105,6 +106,8 @@ def render_plots(report: ReportInput) -> list[Plot]:
         plot = _generator_health(timeline, report.summary)
         if plot is not None:
             plots.append(plot)
+    if report.capacity is not None:
+        plots.append(capacity_curve(report.capacity))
     return plots
 
 
@@ -459,3 +462,53 @@ def _generator_health(timeline: _Timeline, summary: Mapping[str, Any]) -> Plot |
 
 def _none(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#555555")
+
+
+def capacity_curve(capacity: Mapping[str, Any]) -> Plot:
+    """Throughput and goodput (left) and p95 with its interval (right) against each step's
+    load; the knee is marked, and so is the first failing step."""
+    steps = list(capacity.get("steps") or [])
+    open_model = capacity.get("model") == "open"
+    loads = np.asarray([float(s["rate"] if open_model else s["users"]) for s in steps])
+    unit = "arrivals / s" if open_model else "concurrent users"
+    title = f"Capacity: throughput and p95 against {unit}"
+    figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN + 0.6), dpi=DPI, layout="constrained")
+    ax = figure.add_subplot()
+    ax.set_title(title, fontsize=10, loc="left")
+
+    def values(key: str) -> np.ndarray:
+        return np.asarray([np.nan if s.get(key) is None else s[key] for s in steps], dtype=float)
+
+    ax.plot(loads, values("throughput_streams_per_s"), marker="o", color="#55a868",
+            label="throughput (streams/s)")  # fmt: skip
+    goodput = values("goodput_streams_per_s")
+    if np.isfinite(goodput).any() and capacity.get("objectives"):
+        ax.plot(loads, goodput, marker="o", linestyle="--", color="#8172b3",
+                label="goodput (within objectives)")  # fmt: skip
+    ax.set_xlabel(unit)
+    ax.set_ylabel("streams / s")
+    ax.set_ylim(bottom=0)
+    right = ax.twinx()
+    for metric, colour in (("ttfc_ms", "#dd8452"), ("stream_ms", "#c44e52")):
+        entries = [(s.get("metrics") or {}).get(metric) or {} for s in steps]
+        p95 = np.asarray([e.get("p95", np.nan) for e in entries], dtype=float)
+        if not np.isfinite(p95).any():
+            continue
+        low = np.asarray([(e.get("p95_ci") or [np.nan, np.nan])[0] for e in entries])
+        high = np.asarray([(e.get("p95_ci") or [np.nan, np.nan])[1] for e in entries])
+        right.plot(loads, p95, marker="s", color=colour, label=f"{metric} p95 (ms)")
+        right.fill_between(loads, low, high, color=colour, alpha=0.15, linewidth=0)
+    right.set_ylabel("milliseconds")
+    right.set_ylim(bottom=0)
+    for key, label, colour in (("knee", "knee", "#2e7d32"), ("first_failing", "fails", "#c62828")):
+        marked = capacity.get(key)
+        if marked:
+            step = steps[[s["index"] for s in steps].index(marked["index"])]
+            where = float(step["rate"] if open_model else step["users"])
+            ax.axvline(where, color=colour, linestyle=":", linewidth=1.5)
+            ax.annotate(label, (where, 0), xytext=(3, 3), textcoords="offset points",
+                        color=colour, fontsize=9)  # fmt: skip
+    handles, labels = ax.get_legend_handles_labels()
+    more, more_labels = right.get_legend_handles_labels()
+    ax.legend(handles + more, labels + more_labels, fontsize=8, loc="upper left")
+    return Plot("capacity", "capacity_curve", title, _png(figure))

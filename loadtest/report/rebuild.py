@@ -5,6 +5,8 @@ file, if any, is judged on that pass's totals and series; ``summary.json`` is wr
 atomically into the run directory and the reports beside it (or into ``out``). Runs of 30
 steady buckets or more also get their soak drift (:mod:`loadtest.analysis.drift`) in the
 reports; it never changes the exit code (the contract's exit 4 is for compare and trend).
+Step-load runs also get their capacity analysis (:mod:`loadtest.analysis.capacity`), judged by
+the same SLO file.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def rebuild(
     Raises:
         UsageError: not a run directory, a bad SLO file (naming its line), an unknown format.
     """
+    from loadtest.analysis.capacity import capacity_headline, run_capacity
     from loadtest.analysis.drift import drift_span, run_drift
     from loadtest.analysis.slo import evaluate, load_slo
     from loadtest.report.renderers import check_formats, write_reports
@@ -49,12 +52,16 @@ def rebuild(
     if spec is not None:
         checks = evaluate(spec, summary, read[2].series)
         summary = build_summary(run_dir, read=read, extra_checks=checks)
+    capacity = run_capacity(run_dir, read[0], spec)
+    if capacity is not None:  # CI reads summary.json: the knee belongs there too
+        summary["capacity"] = capacity_headline(capacity)
     write_json(run_dir / "summary.json", summary)
     if (run_dir / STREAMS_FILE).exists():
         write_parquet_rows(run_dir)  # the same rows, typed and columnar, for soak-sized runs
     if formats:
         report = report_input(summary, read[0], read[2])
         report.drift = run_drift(read[2])
+        report.capacity = capacity
         write_reports(report, formats, out or run_dir)
     return summary
 

@@ -17,6 +17,9 @@ def render_verdict(summary: Mapping[str, Any]) -> str:
             f"{check['verdict'].upper():<12} {check['check']} "
             f"(value {shown}, {check.get('samples', 0)} samples)"
         )
+    capacity = summary.get("capacity")
+    if capacity:
+        lines.append(f"CAPACITY     {capacity.get('sentence', '')}")
     if summary.get("interrupted"):
         lines.append(f"INTERRUPTED  by {summary.get('interrupted_by') or 'a signal'}")
     incomplete = summary.get("incomplete")
