@@ -4,7 +4,7 @@ Run-to-run spread of a p95 can be ~10× what a bootstrap over one run's *request
 (``../shared/FINDINGS.md``): requests of one run are not independent, they share the minute in
 which the target was slow. So intervals here come from resampling **whole time windows** (a
 block bootstrap), and, with several runs per side, from the spread **between runs**; the wider
-of the two is used. The method is written down once, in ``docs/metrics.md`` ("Comparing
+of the two is used. The method is written down once, in ``docs/analysis.md`` ("Comparing
 runs"); this module is its implementation:
 
 1. Each run's point values are its ``summary.json`` steady-state percentiles (rebuilt with
@@ -223,7 +223,7 @@ def compare_runs(
         seed: the bootstrap's seed (the same inputs give the same document).
 
     Returns:
-        The ``loadtest.compare/1`` document (see ``docs/metrics.md``): ``schema``, ``base``,
+        The ``loadtest.compare/1`` document (see ``docs/analysis.md``): ``schema``, ``base``,
         ``candidate``, ``threshold_pct``, ``metrics`` (metric → stat → ``{base, candidate,
         delta, delta_pct, ci, verdict, …}``), ``verdict``, ``regressions``, ``improvements``,
         ``notes``, ``method``.

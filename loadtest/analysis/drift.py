@@ -9,7 +9,7 @@ series is tested for a monotonic trend:
   consecutive buckets holding a few failures each (:func:`error_rate_points`);
 - apart from those, the generator's own memory (``rss_mb``).
 
-Statistics (``docs/metrics.md``, "Soak drift and nightly trends"): Mann–Kendall with the
+Statistics (``docs/analysis.md``, "Soak drift and nightly trends"): Mann–Kendall with the
 Hamed–Rao autocorrelation correction (``pymannkendall``; neighbouring buckets of a soak are
 correlated, and the plain test then calls noise a trend) and the Theil–Sen slope with its 95 %
 interval (``scipy.stats.theilslopes``), per hour and in % per hour of the series' median. A

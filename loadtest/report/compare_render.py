@@ -199,7 +199,7 @@ def render_compare_markdown(document: Mapping[str, Any]) -> tuple[str, str]:
     lines += ["", f"Base {base}; candidate {candidate}. Steady-state percentiles in ms; "
               f"threshold {document.get('threshold_pct', 0):g} %; 95 % intervals: "
               f"{md_text(method.get('interval', '?'))} ({method.get('resamples', '?')} "
-              f"resamples, seed {method.get('seed', '?')}). Method: docs/metrics.md, "
+              f"resamples, seed {method.get('seed', '?')}). Method: docs/analysis.md, "
               "\"Comparing runs\"."]  # fmt: skip
     return "compare.md", "\n".join(lines) + "\n"
 
