@@ -12,8 +12,6 @@ and what each metric means.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from loadtest.metrics.definitions import GENERATOR_DEFINITIONS, LATENCY_DEFINITIONS
 from loadtest.report import headline
+from loadtest.report.html_page import badge as _badge
+from loadtest.report.html_page import escape as _e
+from loadtest.report.html_page import figure_tag, head
 from loadtest.report.model import ReportInput
 from loadtest.report.table import COLUMNS, METRIC_ROWS
 
@@ -37,27 +38,6 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("generator", "Load-generator health", "A saturated generator reports its own queueing as "
      "latency: read the numbers above only where these stay below their thresholds."),
 )  # fmt: skip
-
-#: The browser itself forbids any fetch: a resource that is not inline fails to load, visibly,
-#: instead of leaking the report's existence (or a target URL) to a third party.
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:960px;padding:16px 24px;color:#212121;background:#fff}
-h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;
-text-align:left;vertical-align:top}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f4f4f4;
-padding:0 3px;border-radius:3px}
-.verdict{display:inline-block;padding:1px 8px;border-radius:4px;font-weight:600;color:#fff}
-.pass{background:#2e7d32}.fail{background:#c62828}.inconclusive{background:#ef6c00}
-.banner{padding:8px 12px;margin:8px 0;border-radius:4px;border-left:6px solid}
-.banner.interrupted,.banner.saturated{background:#fff3e0;border-color:#ef6c00}
-.banner.incomplete,.banner.stopped{background:#ffebee;border-color:#c62828}
-.note{color:#555}figure{margin:12px 0}figure img{max-width:100%;height:auto}
-figcaption{color:#555;font-size:12px}details{margin:6px 0}
-"""
 
 
 def render_html(report: ReportInput) -> tuple[str, str]:
@@ -78,12 +58,7 @@ def render_html(report: ReportInput) -> tuple[str, str]:
     verdict = headline.overall_verdict(summary)
     scenario = run.get("scenario") or "run"
     parts: list[str] = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        f"<title>loadtest {_e(scenario)}: {_e(verdict)}</title>",
-        f"<style>{CSS}</style></head><body>",
+        *head(f"loadtest {scenario}: {verdict}"),
         f"<h1>{_badge(verdict)} loadtest <code>{_e(scenario)}</code></h1>",
         *_banners(summary),
         *_verdicts(summary),
@@ -97,24 +72,10 @@ def render_html(report: ReportInput) -> tuple[str, str]:
         if not chosen:
             continue
         parts.append(f'<h2 id="{section}">{_e(heading)}</h2><p class="note">{_e(note)}</p>')
-        for plot in chosen:
-            data = base64.b64encode(plot.png).decode("ascii")
-            parts.append(
-                f'<figure id="{_e(plot.key)}"><img alt="{_e(plot.title)}" '
-                f'src="data:image/png;base64,{data}"></figure>'
-            )
+        parts.extend(figure_tag(plot.key, plot.title, plot.png) for plot in chosen)
     parts.extend(_definitions())
     parts.append("</body></html>")
     return FILENAME, "\n".join(parts) + "\n"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _badge(verdict: str) -> str:
-    kind = verdict if verdict in headline.VERDICTS else "inconclusive"
-    return f'<span class="verdict {kind}">{_e(verdict.upper())}</span>'
 
 
 def _markdown_inline(text: str) -> str:
@@ -261,11 +222,7 @@ def _capacity(capacity: Mapping[str, Any] | None, plots: Sequence[Plot]) -> Iter
             yield "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row.values()) + "</tr>"
         yield "</tbody></table>"
     for plot in plots:
-        data = base64.b64encode(plot.png).decode("ascii")
-        yield (
-            f'<figure id="{_e(plot.key)}"><img alt="{_e(plot.title)}" '
-            f'src="data:image/png;base64,{data}"></figure>'
-        )
+        yield figure_tag(plot.key, plot.title, plot.png)
 
 
 def _first_upper(text: str) -> str:
