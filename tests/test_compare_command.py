@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +156,10 @@ def test_candidate_runs_end_at_the_next_option() -> None:
          "loadtest: error: unknown metric 'ttfc' (known: connect_ms,"),
         (("{fast}", "--candidate", "{slow}", "--metrics", "inter_chunk_ms"),
          "loadtest: error: inter_chunk_ms: no samples in the steady state of {fast}"),
-        (("{fast}", "--candidate", "{slow}", "--format", "html"),
-         "loadtest: error: unknown compare format 'html' (known: table, md, json)"),
+        (("{fast}", "--candidate", "{slow}", "--format", "xml"),
+         "loadtest: error: unknown compare format 'xml' (known: table, md, json, html)"),
+        (("{fast}", "--candidate", "{slow}", "--format", "table,html"),
+         "loadtest: error: --format html writes compare.html: give --out DIR"),
         (("{fast}",), "loadtest: error: Missing option '--candidate'"),
     ],
 )  # fmt: skip
@@ -166,3 +172,94 @@ def test_bad_input_exits_2_with_one_line(
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(message.format(**names))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def inline_pngs(page: str) -> list[bytes]:
+    """Every ``data:image/png`` image of a page, decoded."""
+    return [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([^"]+)"',
+                                                          page)]  # fmt: skip
+
+
+def assert_self_contained(page: str) -> None:
+    """Nothing on the page would make a browser fetch: no URL, no source but ``data:``."""
+    assert "http://" not in page and "https://" not in page
+    assert re.findall(r'src="(?!data:)', page) == []
+    assert "<script" not in page and "<link" not in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_html_has_the_verdict_first_a_table_per_metric_and_an_inline_figure(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "cmp"
+    result = compare(runs["fast"], "--candidate", runs["slow"], "--format", "html", "--out", out)
+    assert result.exit_code == 4, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["compare.html"], "only the formats asked for"
+    page = (out / "compare.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    body = page[page.index("<body>") :]
+    verdict = body.index('<span class="verdict fail">REGRESSED</span>')
+    caution = body.index('<div class="banner caution"><strong>Caution</strong>: single run')
+    tables = [body.index(f'<h2 id="metric-{metric}">') for metric in ("ttfc_ms", "error_rate")]
+    assert verdict < caution < tables[0] < tables[1]
+    assert body.count("<table>") == 3  # the runs, then one per metric
+    assert "verdict: REGRESSED: ttfc_ms.p50, ttfc_ms.p95, ttfc_ms.p99 (exit 4)" in body
+    assert "required change" in body
+    assert "Method: docs/analysis.md, &quot;Comparing runs&quot;" in body
+    (figure,) = inline_pngs(page)
+    assert figure.startswith(PNG_SIGNATURE) and len(figure) > 10_000
+
+
+def test_html_with_several_runs_shows_their_spread(runs: dict[str, Path], tmp_path: Path) -> None:
+    base = [runs[f"base{i}"] for i in range(3)]
+    candidates = [runs[f"cand{i}"] for i in range(3)]
+    out = tmp_path / "cmp"
+    result = compare(*base, "--candidate", *candidates, "--metrics", "ttfc_ms,error_rate",
+                     "--format", "md,html", "--out", out)  # fmt: skip
+    assert result.exit_code == 4, result.output
+    assert (out / "compare.md").is_file()
+    page = (out / "compare.html").read_text(encoding="utf-8")
+    assert "Caution" not in page
+    assert page.count("<th>base runs</th>") == 2  # ttfc_ms and error_rate
+    assert re.search(r"<td>\d+\.\d\d ± \d+\.\d\d, CV \d", page)
+    assert all(png.startswith(PNG_SIGNATURE) for png in inline_pngs(page))
+
+
+def test_a_saved_compare_json_renders_the_same_page(runs: dict[str, Path], tmp_path: Path) -> None:
+    from loadtest.report.compare_render import render_compare_html
+
+    out = tmp_path / "cmp"
+    compare(runs["fast"], "--candidate", runs["fast_again"], "--format", "json,html", "--out", out)
+    document = json.loads((out / "compare.json").read_text())
+    assert render_compare_html(document) == ("compare.html", (out / "compare.html").read_text())
+
+
+def test_run_names_are_escaped_in_html() -> None:
+    from loadtest.report.compare_render import render_compare_html
+
+    hostile = "<script>alert(1)</script>"
+    document = {"base": [hostile], "candidate": ["c"], "threshold_pct": 5.0, "metrics": {},
+                "verdict": "unchanged", "notes": [hostile],
+                "method": {"cautious": True}}  # fmt: skip
+    _, page = render_compare_html(document)
+    assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Nothing to compare." in page
+
+
+def test_md_and_json_output_never_imports_matplotlib(runs: dict[str, Path], tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from loadtest.cli import main\n"
+        f"result = CliRunner().invoke(main, ['compare', {str(runs['fast'])!r}, '--candidate', "
+        f"{str(runs['fast_again'])!r}, '--format', 'md,json', '--out', {str(tmp_path)!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

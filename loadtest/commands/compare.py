@@ -75,14 +75,15 @@ def _list(text: str | None) -> list[str] | None:
               show_default=True, metavar="PCT",
               help="smallest change, in % of the base value, that counts")
 @click.option("--format", "formats", default="table,md,json", show_default=True,
-              help="table (always printed), md, json: written to --out as compare.md / "
-                   "compare.json; without --out, md and json named here are printed")
+              help="table (always printed), md, json, html: written to --out as compare.md / "
+                   "compare.json / compare.html; without --out, md and json named here are "
+                   "printed (html needs --out)")
 @click.option("--metrics", default=None, metavar="M1,M2",
               help="latency metrics and/or error_rate to compare [default: ttfc_ms, ttfs_ms, "
                    "stream_ms, inter_chunk_ms, connect_ms where every run has them; "
                    "error_rate]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="directory for compare.md and compare.json")
+              help="directory for compare.md, compare.json and compare.html")
 @click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True,
               help="bootstrap resamples per run")
 @click.option("--seed", type=int, default=None,
@@ -101,12 +102,15 @@ def compare_command(
     95 % interval from resampling whole time windows (and, with several runs per side, from
     the spread between runs), and a verdict: improved, unchanged or regressed.
 
-    Exit code: 0 nothing regressed, 2 bad input, 4 a regression.
+    Exit code: 0 nothing regressed, 2 bad input (also html without --out), 4 a regression.
     """
     from loadtest.analysis.compare import DEFAULT_SEED, compare_runs, exit_code
     from loadtest.report.compare_render import COMPARE_RENDERERS, check_compare_formats
 
     chosen = check_compare_formats(_list(formats) or [])
+    if out is None and "html" in chosen:
+        # A page is no use on a terminal; said before the resampling, not after it.
+        raise UsageError("--format html writes compare.html: give --out DIR")
     document = compare_runs(
         list(base_runs),
         list(candidate_runs),

@@ -39,10 +39,11 @@ padding:0 3px;border-radius:3px}
 .banner.incomplete,.banner.stopped{background:#ffebee;border-color:#c62828}
 .note{color:#555}figure{margin:12px 0}figure img{max-width:100%;height:auto}
 figcaption{color:#555;font-size:12px}details{margin:6px 0}
+.neutral{background:#757575}.banner.caution{background:#fff3e0;border-color:#ef6c00}
 """
 
-#: Badge colours :data:`CSS` defines: green, red, orange.
-BADGE_KINDS: tuple[str, ...] = ("pass", "fail", "inconclusive")
+#: Badge colours :data:`CSS` defines: green, red, orange, grey (a comparison's "unchanged").
+BADGE_KINDS: tuple[str, ...] = ("pass", "fail", "inconclusive", "neutral")
 
 #: Resolution of every figure's PNG.
 DPI = 100
@@ -66,12 +67,11 @@ def badge(label: str, kind: str | None = None) -> str:
     return f'<span class="verdict {colour}">{escape(label.upper())}</span>'
 
 
-def head(title: str, extra_css: str = "") -> list[str]:
+def head(title: str) -> list[str]:
     """The page up to and including ``<body>``: charset, viewport, the CSP, title, CSS.
 
     Args:
         title: plain text (escaped here).
-        extra_css: rules a page adds after the shared ones.
     """
     return [
         "<!DOCTYPE html>",
@@ -79,7 +79,7 @@ def head(title: str, extra_css: str = "") -> list[str]:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>{escape(title)}</title>",
-        f"<style>{CSS}{extra_css}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
     ]
 
 
