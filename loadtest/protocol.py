@@ -20,6 +20,7 @@ missing or non-string id, odd field types, NaN, broken UTF-8) falls back to the 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -101,6 +102,9 @@ class ServerMessage(msgspec.Struct, frozen=True):
     message_id: str | None
     content: str | None = None
     metadata: dict[str, Any] | None = None
+    #: An ``error`` frame's machine-readable reason, when the server gives one (the guide's
+    #: frames have none; servers add ``rate_limited``, ``overloaded`` …).
+    code: str | None = None
 
 
 class _WireFrame(msgspec.Struct):
@@ -115,6 +119,7 @@ class _WireFrame(msgspec.Struct):
     messageId: str | None = None  # the Swift client's spelling, as on the wire
     content: str | None = None
     metadata: dict[str, Any] | None = None
+    code: str | None = None
 
 
 _WIRE_DECODER: Final = msgspec.json.Decoder(_WireFrame)
@@ -163,7 +168,7 @@ def parse_server_frame(payload: bytes | str) -> ServerMessage | Violation:
         return parse_server_frame_reference(payload)
     if message_type not in SERVER_TYPES:  # user_message from a server: unknown_type
         return parse_server_frame_reference(payload)
-    return ServerMessage(message_type, message_id, wire.content, wire.metadata)
+    return ServerMessage(message_type, message_id, wire.content, wire.metadata, wire.code)
 
 
 def parse_server_frame_reference(payload: bytes | str) -> ServerMessage | Violation:
@@ -200,11 +205,15 @@ def parse_server_frame_reference(payload: bytes | str) -> ServerMessage | Violat
         return Violation(ViolationKind.MISSING_ID, message_type.value)
     content = data.get("content")
     metadata = data.get("metadata")
+    code = data.get("code")
+    if isinstance(code, int | float) and not isinstance(code, bool):
+        code = str(code)  # 429 and "429" are the same reason
     return ServerMessage(
         type=message_type,
         message_id=message_id or None,
         content=content if isinstance(content, str) else None,
         metadata=metadata if isinstance(metadata, dict) else None,
+        code=code if isinstance(code, str) else None,
     )
 
 
@@ -325,7 +334,19 @@ class TemplateCreated:
 @dataclass(frozen=True, slots=True)
 class ErrorFrame:
     content: str | None
+    code: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The breakdown label of ``error_frames``: the server's code, bounded (a hostile
+        server must not grow the breakdown without limit), or ``no_code``."""
+        code = self.code
+        if not code:
+            return "no_code"
+        return code if _CODE_LABEL.fullmatch(code) else "other"
+
+
+_CODE_LABEL: Final = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 
 TrackerEvent = (
     StreamFinished | PongReceived | PingReceived | TemplateCreated | ErrorFrame | Violation
@@ -438,7 +459,7 @@ class StreamTracker:
         if kind is MessageType.TEMPLATE_CREATED:
             return (TemplateCreated(frame.message_id, frame.metadata),)
         # MessageType.ERROR: the reply in flight, if any, will not come.
-        error = ErrorFrame(frame.content)
+        error = ErrorFrame(frame.content, frame.code)
         if stream is None:
             return (error,)
         return (error, StreamFinished(self.fail("error_frame", at, detail=frame.content)))

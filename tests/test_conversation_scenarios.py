@@ -74,7 +74,8 @@ def assert_conversations(summary: dict, out: Path) -> None:
     per_consultation = streams_per_consultation(out)
     # Two users held more than two conversations, each in a consultation of its own...
     assert len(per_consultation) > 2
-    assert summary["counts"]["connections_opened"] == len(per_consultation)
+    # (each user's last connection may be cut by the end of the run before its first message)
+    assert 0 <= summary["counts"]["connections_opened"] - len(per_consultation) <= 2
     # ...of at most three turns each (the last ones may have been cut by the end of the run)...
     assert max(per_consultation.values()) <= 3
     assert Counter(per_consultation.values())[1] < len(per_consultation) / 2
@@ -112,6 +113,8 @@ def test_the_probe_finds_the_rate_limit_of_a_limited_target(tmp_path: Path) -> N
     assert first is not None and first["rate_per_s"] == 10.0
     assert first["refused_by"] == {"error_frame": first["refused"]}
     assert first["achieved_per_s"] > 5.0  # it did send faster than the limit
+    assert summary["breakdowns"]["error_frames"]["by_code"] == {"rate_limited": refused}
+    assert summary["rate_limit"]["first_refusal"] == first
 
 
 def test_the_probe_counts_no_refusal_where_there_is_no_limit(
@@ -125,3 +128,4 @@ def test_the_probe_counts_no_refusal_where_there_is_no_limit(
     assert [step["rate_per_s"] for step in steps] == [2.0, 10.0]
     assert steps[1]["users"] == 2 and steps[1]["sent"] > steps[0]["sent"]
     assert first_refusal(steps) is None
+    assert summary["rate_limit"]["first_refusal"] is None

@@ -140,6 +140,9 @@ def build_summary(
         "stopped": outcome.get("stopped"),
         "aborted": outcome.get("aborted"),
     }
+    rate_limit = rate_limit_section(Path(run_dir))
+    if rate_limit is not None:  # the rate-limit probe's runs only
+        summary["rate_limit"] = rate_limit
     summary["slo"] = slo_section(builtin_checks(summary) + list(extra_checks or []))
     return summary
 
@@ -189,6 +192,17 @@ def spectra(data: RunRead) -> dict[str, list[tuple[float, float]]]:
             values = histogram.values_at_percentiles_ms(SPECTRUM_PERCENTILES)
             found[metric] = list(zip(SPECTRUM_PERCENTILES, values, strict=True))
     return found
+
+
+def rate_limit_section(run_dir: Path) -> dict[str, Any] | None:
+    """Where the server started refusing, for a run of the rate-limit probe: ``first_refusal``
+    (the lowest step with a refusal, or ``None``) and every step; ``None`` for other runs."""
+    from loadtest.analysis.ratelimit import first_refusal, rate_steps, read_rate_step_events
+
+    steps = rate_steps(read_rate_step_events(run_dir))
+    if not steps:
+        return None
+    return {"first_refusal": first_refusal(steps), "steps": steps}
 
 
 def report_input(

@@ -67,6 +67,7 @@ BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
         "connections_closed": "by_initiator",  # client, client_abrupt, dead_link, server
         "rest_failures": "by_call",  # "<call> <error>", e.g. "POST /consultations 503"
         "users_stopped": "by_reason",  # "auth 401", "auth 404", "auth POST /auth/login 401"
+        "error_frames": "by_code",  # the frame's "code" ("rate_limited", "overloaded"), "no_code"
     }
 )
 """Counter key → name of its breakdown map. Only these counters accept ``by=``; summary.json

@@ -17,6 +17,9 @@ def render_verdict(summary: Mapping[str, Any]) -> str:
             f"{check['verdict'].upper():<12} {check['check']} "
             f"(value {shown}, {check.get('samples', 0)} samples)"
         )
+    rate_limit = summary.get("rate_limit")
+    if rate_limit:
+        lines.append(f"RATE LIMIT   {rate_limit_sentence(rate_limit)}")
     capacity = summary.get("capacity")
     if capacity:
         lines.append(f"CAPACITY     {capacity.get('sentence', '')}")
@@ -26,3 +29,18 @@ def render_verdict(summary: Mapping[str, Any]) -> str:
     if incomplete:
         lines.append(f"INCOMPLETE   {incomplete.get('reason', '')}")
     return "\n".join(lines)
+
+
+def rate_limit_sentence(rate_limit: Mapping[str, Any]) -> str:
+    """``first refusal at 10 msg/s per connection (reached 9.6/s): 4 of 23 refused
+    (error_frame 4)``, or that nothing was refused up to the highest step."""
+    first = rate_limit.get("first_refusal")
+    steps = rate_limit.get("steps") or []
+    if first is None:
+        top = steps[-1] if steps else {}
+        return (f"nothing refused up to {top.get('rate_per_s', 0):g} msg/s per connection "
+                f"(reached {top.get('achieved_per_s', 0):g}/s)")  # fmt: skip
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted((first.get("refused_by") or {}).items()))
+    return (f"first refusal at {first['rate_per_s']:g} msg/s per connection (reached "
+            f"{first['achieved_per_s']:g}/s): {first['refused']} of {first['sent']} refused "
+            f"({kinds})")  # fmt: skip

@@ -223,7 +223,7 @@ class ConnectionSupervisor:
             elif isinstance(event, TemplateCreated):
                 observer.template_created()
             elif isinstance(event, ErrorFrame):
-                observer.error_frame()
+                observer.error_frame(event.label)
 
     def _count_close(self, at: float, code: int) -> None:
         """Report the current connection's end once, whoever sees it first."""
@@ -321,7 +321,6 @@ class ConnectionSupervisor:
                 observer=self.observer,
                 send=self.send_quietly,
                 on_dead=lambda: self._reset_dead_link(connection),
-                sleep=self._sleep,
             )
             self._heartbeat.start()
         self._connected.set()

@@ -219,8 +219,8 @@ class SessionRecorder:
     def violation(self, kind: ViolationKind) -> None:
         self._sink.count("protocol_violations", by=kind.value)
 
-    def error_frame(self) -> None:
-        self._sink.count("error_frames")
+    def error_frame(self, code: str) -> None:
+        self._sink.count("error_frames", by=code)
 
     def template_created(self) -> None:
         self._sink.count("templates_created")

@@ -274,6 +274,7 @@ def test_totals_summary_has_every_contract_key_flat_counts_and_nested_breakdowns
         "rest_failures": {"by_call": {}},
         "connections_closed": {"by_initiator": {}},
         "users_stopped": {"by_reason": {}},
+        "error_frames": {"by_code": {}},
     }
     assert set(summary["breakdowns"]) == set(BREAKDOWNS)
     assert summary["out_of_range"]["ttfc_ms"] == 1
