@@ -50,6 +50,7 @@ FIELD_VALUES: Any = {
     "messageId": st.sampled_from(["m1", "msg_456", ""]) | SCALARS,
     "content": TEXT | SCALARS,
     "metadata": JSON_VALUES,
+    "code": st.sampled_from(["rate_limited", "", "429"]) | SCALARS,
     "timestamp": st.just("2025-01-27T10:00:01Z"),
     "extra": JSON_VALUES,
 }
