@@ -31,7 +31,7 @@ TEXT = st.text(
     st.characters(exclude_categories=()) | st.sampled_from("\ud800\udfff\x00é✓"), max_size=8
 )
 TYPES = [kind.value for kind in MessageType] + ["", "AI_MESSAGE_CHUNK", "chunk"]
-KEYS = ["type", "message_id", "messageId", "content", "metadata", "timestamp", "extra"]
+KEYS = ["type", "message_id", "messageId", "content", "metadata", "code", "timestamp", "extra"]
 SCALARS = (
     st.none()
     | st.booleans()
