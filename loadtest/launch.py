@@ -174,11 +174,7 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
         meta = {"target_embedded": request.host is None, "target_args": request.target_args}
         child_env["LOADTEST_RUN_META"] = json.dumps(meta)
         command = locust_command(request, scenario, host, out)
-        load = (
-            f"{request.arrival_rate:g} arrivals/s"
-            if request.arrival_rate is not None
-            else f"{request.users} users"
-        )
+        load = _load_phrase(request)
         print(
             f"[loadtest] {scenario.stem}: {load} for {request.duration} "
             f"against {host}{' (embedded target)' if request.host is None else ''} → {out}",
@@ -187,6 +183,17 @@ def run(request: RunRequest, echo: TextIO = sys.stderr) -> tuple[int, Path]:
         )
         code = _run_locust(command, child_env, out / "locust.log", echo)
     return code, out
+
+
+def _load_phrase(request: RunRequest) -> str:
+    """``10 users``, ``4 arrivals/s`` or, for a step load, ``steps 2,4,8 users``."""
+    args = list(request.locust_args)
+    for flag, unit in (("--steps", "users"), ("--rate-steps", "arrivals/s")):
+        if flag in args[:-1]:
+            return f"steps {args[args.index(flag) + 1]} {unit}"
+    if request.arrival_rate is not None:
+        return f"{request.arrival_rate:g} arrivals/s"
+    return f"{request.users} users"
 
 
 def _run_locust(command: list[str], env: Mapping[str, str], log_path: Path, echo: TextIO) -> int:
