@@ -3,7 +3,11 @@ code says whether the newest run is in a worse segment."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,7 +96,8 @@ def test_json_on_stdout_moves_the_table_to_stderr(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "xml"], "unknown format 'xml'"),
+        (["--format", "xml"], "unknown format 'xml' (known: table, md, json, html)"),
+        (["--format", "table,html"], "--format html writes trend.html: give --out DIR"),
         (["--pvalue", "2"], "--pvalue must be between 0 and 1"),
     ],
 )
@@ -120,3 +125,57 @@ def test_a_long_series_is_split_in_windows_and_keeps_both_steps() -> None:
     values = noisy([50.0] * 70 + [60.0] * 50 + [45.0] * 40, seed=9)
     found = [point.index for point in change_points(values)]
     assert found == [70, 120]
+
+
+def test_html_has_the_verdict_a_series_figure_per_metric_and_the_change_points(
+    tmp_path: Path,
+) -> None:
+    runs = nightlies(tmp_path, noisy([50.0] * 6 + [80.0] * 4))
+    out = tmp_path / "out"
+    code, stdout, _ = trend(*runs, "--format", "html", "--out", out)
+    assert code == 4, stdout
+    assert stdout.startswith("trend over 10 runs"), "the table is still printed"
+    assert sorted(p.name for p in out.iterdir()) == ["trend.html"]
+    page = (out / "trend.html").read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    assert re.findall(r'src="(?!data:)', page) == [] and "<script" not in page
+    assert "default-src 'none'" in page
+    body = page[page.index("<body>") :]
+    assert body.index('<span class="verdict fail">REGRESSION</span>') < body.index("<h2")
+    assert "regression: the newest run (nightly-10) is in a worse segment" in body
+    for metric in ("ttfc_ms.p95", "stream_ms.p95", "inter_chunk_ms.p95", "error_rate"):
+        assert f'<h2 id="metric-{metric}">' in body
+    assert "Not recorded in any run." in body  # inter_chunk_ms: these runs have no chunks
+    figures = [base64.b64decode(data) for data in
+               re.findall(r'src="data:image/png;base64,([^"]+)"', page)]  # fmt: skip
+    assert len(figures) == 3 and all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in figures)
+    change_points = body[body.index('<h2 id="change-points">') :]
+    assert "nightly-06 | nightly-07" in change_points and "WORSE" in change_points
+
+
+def test_html_of_a_flat_series_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, _ = trend(*nightlies(tmp_path, noisy([50.0] * 5)), "--format", "md,html",
+                       "--out", out)  # fmt: skip
+    assert code == 0
+    page = (out / "trend.html").read_text(encoding="utf-8")
+    assert '<span class="verdict pass">NO REGRESSION</span>' in page
+    assert "No change point in any headline metric." in page
+    assert (out / "trend.md").is_file()
+
+
+def test_md_and_json_output_never_imports_matplotlib(tmp_path: Path) -> None:
+    runs = [str(run) for run in nightlies(tmp_path, [50.0] * 3)]
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from loadtest.cli import main\n"
+        f"result = CliRunner().invoke(main, ['trend', *{runs!r}, '--format', 'md,json', "
+        f"'--out', {str(tmp_path / 'out')!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
