@@ -104,3 +104,37 @@ def test_the_probe_sees_an_image_that_would_need_the_network(
     page = probed_copy(real_report, tmp_path / "control.html", extra_body=fetched)
     counts = open_in_chromium(page, tmp_path / "p")
     assert counts["loaded"] == counts["images"] - 1, counts
+
+
+@pytest.fixture(scope="module")
+def analysis_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """compare.html (one run a side) and trend.html (ten nightlies with a step), as the
+    commands write them."""
+    from click.testing import CliRunner
+
+    from loadtest.cli import main
+    from tests.test_compare_command import chat_run
+    from tests.test_trend_command import nightlies, noisy
+
+    require_chromium()
+    base = tmp_path_factory.mktemp("analysis_pages")
+    fast, slow = chat_run(base / "fast", 50.0, 1), chat_run(base / "slow", 80.0, 3)
+    runner = CliRunner()
+    done = runner.invoke(main, ["compare", str(fast), "--candidate", str(slow), "--format", "html",
+                                "--out", str(base / "compare")])  # fmt: skip
+    assert done.exit_code == 4, done.output
+    runs = nightlies(base / "nightlies", noisy([50.0] * 6 + [80.0] * 4))
+    done = runner.invoke(main, ["trend", *map(str, runs), "--format", "html",
+                                "--out", str(base / "trend")])  # fmt: skip
+    assert done.exit_code == 4, done.output
+    return {"compare": base / "compare" / "compare.html", "trend": base / "trend" / "trend.html"}
+
+
+@pytest.mark.parametrize(("page", "figures"), [("compare", 1), ("trend", 3)])
+def test_compare_and_trend_pages_load_every_figure_offline(
+    analysis_pages: dict[str, Path], tmp_path: Path, page: str, figures: int
+) -> None:
+    probe = probed_copy(analysis_pages[page], tmp_path / f"{page}.html")
+    counts = open_in_chromium(probe, tmp_path / "p")
+    assert counts["images"] == figures, counts
+    assert counts["loaded"] == counts["images"], counts
