@@ -45,6 +45,7 @@ from websockets.exceptions import InvalidStatus, InvalidURI, PayloadTooBig, Prot
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import Protocol as WebSocketProtocol
 from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
@@ -216,6 +217,15 @@ class WebSocketConnection:
     A semaphore keeps the two from interleaving writes (the reader writes pongs and closes).
     """
 
+    # Slots: thousands of idle connections per process; a __dict__ of this many attributes
+    # is ~0.6 KiB more each.
+    __slots__ = (
+        "_close_timeout_s", "_failure_reported", "_fragment_opcode", "_fragments", "_frames",
+        "_handler", "_on_violation", "_protocol", "_reader", "_silent", "_sock", "_write_lock",
+        "close_code", "close_reason", "closed", "connect_started_at", "dns_ms",
+        "handshake_done_at",
+    )  # fmt: skip
+
     def __init__(
         self,
         sock: socket.socket,
@@ -300,6 +310,7 @@ class WebSocketConnection:
                 for data in protocol.data_to_send():
                     sock.sendall(data)
                 early_bytes, at = cls._read_handshake(sock, protocol)
+                cls._drop_handshake_parser(protocol)
         except (OSError, EOFError) as exc:
             sock.close()
             raise HandshakeError(classify_network_failure(exc), type(exc).__name__) from None
@@ -365,6 +376,21 @@ class WebSocketConnection:
             if error is not None:
                 raise HandshakeError("invalid", type(error).__name__)
             return rest, at
+
+    @staticmethod
+    def _drop_handshake_parser(protocol: ClientProtocol) -> None:
+        """Let go of the handshake response (~2 KiB per idle connection).
+
+        websockets' client parser is one generator that parses the response and then, from
+        inside the same frame, the frames (``yield from super().parse()``), so the response,
+        its headers and body stay referenced for the connection's whole life. Only the head
+        was fed (:meth:`_read_handshake`), so the reader is empty and at a frame boundary: a
+        fresh frame parser started there is the generator websockets would be running.
+        """
+        if protocol.state is State.OPEN and not protocol.reader.buffer:
+            parser = WebSocketProtocol.parse(protocol)
+            next(parser)  # to its first wait for bytes, as websockets starts its parsers
+            protocol.parser = parser
 
     def send_text(self, payload: bytes) -> float:
         """Send one text frame; return the :func:`perf_counter` stamp taken just before writing.
