@@ -37,7 +37,7 @@ import functools
 import operator
 import weakref
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from hdrh.codec import (
@@ -152,17 +152,49 @@ class LatencyHistogram:
         Raises:
             ValueError: ``value_ms`` is NaN (a caller bug worth failing loudly on).
         """
-        if value_ms > _HIGHEST_MS:
-            value_us = HIGHEST_US
-            self.out_of_range += 1
-        elif value_ms < 0.0:
-            value_us = LOWEST_US
-            self.out_of_range += 1
-        else:
-            value_us = round(value_ms * 1000.0)  # NaN raises ValueError here
-            if value_us < LOWEST_US:
-                value_us = LOWEST_US
-        self._hdr.record_value(value_us)
+        self.record_many_ms((value_ms,))
+
+    def record_many_ms(self, values_ms: Iterable[float]) -> None:
+        """Record several durations (a stream's chunk gaps), each as :meth:`record_ms` does.
+
+        The counter index is computed here, as ``hdrh``'s ``record_value`` computes it (its
+        ``_clz`` is ``64 - int.bit_length``), in one loop with the histogram's constants in
+        locals: hdrh's five method calls per value cost ~1 µs, about a tenth of the client's
+        whole CPU per chunk. Values are clamped into range first, so every index is valid.
+        ``tests/metrics/test_histogram.py`` holds the two side by side.
+        """
+        hdr = self._hdr
+        counts = hdr.counts
+        mask = hdr.sub_bucket_mask
+        unit = hdr.unit_magnitude
+        half_magnitude = hdr.sub_bucket_half_count_magnitude
+        offset = hdr.sub_bucket_half_count
+        base_shift = unit + half_magnitude + 1
+        low, high = hdr.min_value, hdr.max_value
+        recorded = 0
+        try:
+            for value_ms in values_ms:
+                if value_ms > _HIGHEST_MS:
+                    value_us = HIGHEST_US
+                    self.out_of_range += 1
+                elif value_ms < 0.0:
+                    value_us = LOWEST_US
+                    self.out_of_range += 1
+                else:
+                    value_us = round(value_ms * 1000.0)  # NaN raises ValueError here
+                    if value_us < LOWEST_US:
+                        value_us = LOWEST_US
+                bucket = (value_us | mask).bit_length() - base_shift
+                index = ((bucket + 1) << half_magnitude) + (value_us >> (bucket + unit)) - offset
+                counts[index] += 1
+                recorded += 1
+                if value_us < low:
+                    low = value_us
+                if value_us > high:
+                    high = value_us
+        finally:  # a NaN mid-way: what was counted so far stays consistent
+            hdr.total_count += recorded
+            hdr.min_value, hdr.max_value = low, high
 
     # -- size and access -----------------------------------------------------------------
 

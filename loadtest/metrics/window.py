@@ -112,9 +112,7 @@ class MetricWindow:
             if metric not in HISTOGRAM_NAMES:
                 raise ValueError(f"unknown metric {metric!r}; known: {sorted(HISTOGRAM_NAMES)}")
             histogram = self.histograms[metric] = LatencyHistogram()
-        record = histogram.record_ms
-        for value in values_ms:
-            record(value)
+        histogram.record_many_ms(values_ms)
 
     def record(self, metric: str, value_ms: float) -> None:
         """Record one duration into ``metric``'s histogram.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loadtest.metrics.histogram import (
     HIGHEST_US,
@@ -168,3 +170,32 @@ def test_a_dropped_histogram_is_freed_at_once_not_by_the_cycle_collector() -> No
         assert [ref() for ref in refs] == [None, None]
     finally:
         gc.enable()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=-5.0, max_value=5_000_000.0, allow_nan=False), max_size=60))
+def test_recording_many_fills_the_counters_hdrh_itself_would(values: list[float]) -> None:
+    """Our inlined index arithmetic is hdrh's record_value, value for value."""
+    ours = LatencyHistogram()
+    ours.record_many_ms(values)
+    reference = LatencyHistogram().hdr
+    for value in values:
+        if value > 3_600_000.0:
+            value_us = 3_600_000_000
+        elif value < 0:
+            value_us = 1
+        else:
+            value_us = max(1, round(value * 1000.0))
+        assert reference.record_value(value_us)
+    assert list(ours.hdr.counts) == list(reference.counts)
+    assert ours.hdr.total_count == reference.total_count == len(values)
+    assert ours.hdr.get_min_value() == reference.get_min_value()
+    assert ours.hdr.get_max_value() == reference.get_max_value()
+
+
+def test_a_nan_mid_way_leaves_what_was_recorded_consistent() -> None:
+    histogram = LatencyHistogram()
+    with pytest.raises(ValueError):
+        histogram.record_many_ms([1.0, 2.0, float("nan"), 3.0])
+    assert histogram.count == 2 == sum(histogram.hdr.counts)
+    assert histogram.summary_ms()["max"] == pytest.approx(2.0, abs=0.002)
