@@ -235,6 +235,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     # Heartbeats on time: measured over the hold at the full count only.
     pong_rtt.reset()
     lateness.reset()
+    opening = dict(counts)
     for key in counts:
         counts[key] = 0
     large = settle()
@@ -253,6 +254,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         "points": points,
         "kib_per_connection": round((big["rss_mb"] - small["rss_mb"]) * 1024 / connections, 2),
         "greenlets_per_connection": round((big["greenlets"] - small["greenlets"]) / connections, 3),
+        "connect_failures_while_opening": opening["connect_failures"],
         "at_full_count": dict(counts) | {"pong_rtt_ms": spread(pong_rtt),
                                          "ping_lateness_ms": spread(lateness)},
     }  # fmt: skip
@@ -275,6 +277,24 @@ def run_child(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def runs_of(runs: list[dict[str, Any]], median_kib: float) -> list[dict[str, Any]]:
+    middle = min(runs, key=lambda run: abs(run["kib_per_connection"] - median_kib))
+    small, large = middle["points"]
+    full = middle["at_full_count"]
+    return [
+        {"users": small["wanted"], "peak_open": small["open"], "rss_mb": small["rss_mb"]},
+        {
+            "users": large["wanted"],
+            "peak_open": large["open"],
+            "rss_mb": large["rss_mb"],
+            "pongs_missed": full["pongs_missed"],
+            "connection_failures": middle["connect_failures_while_opening"]
+            + full["connect_failures"],
+            "pong_rtt_ms_p99": full["pong_rtt_ms"]["p99"],
+        },
+    ]
 
 
 def main() -> None:
@@ -351,8 +371,9 @@ def main() -> None:
             "ephemeral_ports": Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split(),
             "stack": "ConsultationSession (supervisor, heartbeat, transport), one process",
         },
-        # Kept for bench/readme_table.py: the largest count held and the median slope.
-        "runs": [{"peak_open": run["points"][-1]["open"]} for run in runs],
+        # The median repeat's two counts, as older files had them (bench/readme_table.py
+        # and the docs read these): connections held, RSS after gc, misses, failures.
+        "runs": runs_of(runs, kib["median"]),
         "memory_per_connection_kib": kib["median"],
         "memory_per_connection_kib_repeats": kib,
         "greenlets_per_connection": repeats([r["greenlets_per_connection"] for r in runs]),
