@@ -1,9 +1,11 @@
 """`loadtest run capacity` against the reference target's capacity profile finds the knee.
 
-The profile serves 4 replies at a time, each 100 ms to its first chunk and 150 ms in all; a
+The profile serves 4 replies at a time, each 100 ms to its first chunk and 200 ms in all; a
 fifth waits for a slot. So closed-loop users without think time stay within 200 ms up to 4
-users and not at 8 (each then waits ~150 ms), and open-model arrivals up to 4 / 0.15 s ≈ 27
-per second: at 40 per second the queue grows without bound.
+users and not at 8 (each then waits ~200 ms: ttfc ~300 ms), and open-model arrivals up to
+4 / 0.2 s = 20 per second: at 15 per second (evenly spaced) no reply waits, at 40 the queue
+grows without bound.
+The margins on both sides of the threshold are ~100 ms, so a busy machine does not move the knee.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tests.targets import API_KEY, SECRET, TARGET_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = ["--profile", "capacity", "--set", "slots=4", "--set", "ttfc_ms=100",
-           "--set", "chunk_gap_ms=5", "--set", "chunks=10"]  # fmt: skip
+           "--set", "chunk_gap_ms=5", "--set", "chunks=20"]  # fmt: skip
 SLO = 'min_samples = 20\nchecks = ["ttfc_ms.p95 < 200", "error_rate < 0.01"]\n'
 
 
@@ -30,7 +32,7 @@ def run_capacity(tmp_path: Path, *step_args: str) -> tuple[subprocess.CompletedP
     done = subprocess.run(
         [sys.executable, "-m", "loadtest.cli", "run", "capacity", "-t", "40s",
          "--out", str(out), "--format", "json,md", "--slo", str(slo),
-         "--target-args", " ".join(PROFILE), "--", "--step-time", "3", "--think-time", "0",
+         "--target-args", " ".join(PROFILE), "--", "--step-time", "4", "--think-time", "0",
          *step_args],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -54,13 +56,14 @@ def test_closed_model_steps_find_the_knee_at_the_profiles_slots(tmp_path: Path) 
 
 
 def test_open_model_rate_steps_find_the_knee_below_the_service_rate(tmp_path: Path) -> None:
-    done, out = run_capacity(tmp_path, "--rate-steps", "10,20,40")
+    done, out = run_capacity(tmp_path, "--rate-steps", "10,15,40")
     assert done.returncode == 3, done.stderr[-3000:]
     capacity = json.loads((out / "report.json").read_text())["capacity"]
     assert capacity["model"] == "open"
-    assert capacity["knee"] == {"index": 1, "users": None, "rate": 20.0}
+    assert capacity["knee"] == {"index": 1, "users": None, "rate": 15.0}
     achieved = [s["arrival_rate_per_s"] for s in capacity["steps"]]
-    assert achieved[:2] == [10.0, 20.0] and 38 <= achieved[2] <= 42
+    for wanted, got in zip((10, 15, 40), achieved, strict=True):
+        assert abs(got - wanted) <= 0.1 * wanted, achieved
 
 
 def test_plain_locust_exits_with_the_reports_decision_not_on_any_failed_stream(

@@ -108,7 +108,8 @@ def test_the_probe_finds_the_rate_limit_of_a_limited_target(tmp_path: Path) -> N
     steps = rate_steps(read_rate_step_events(out))
     assert [step["rate_per_s"] for step in steps] == [2.0, 10.0]
     assert steps[0]["refused"] == 0 and steps[0]["sent"] >= 2
-    assert sum(step["refused"] for step in steps) == refused
+    # a refusal of the message in flight when the run stops may miss its step's line
+    assert 0 <= refused - sum(step["refused"] for step in steps) <= 1
     first = first_refusal(steps)
     assert first is not None and first["rate_per_s"] == 10.0
     assert first["refused_by"] == {"error_frame": first["refused"]}

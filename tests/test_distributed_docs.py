@@ -25,9 +25,7 @@ DEPLOY = ROOT / "deploy"
 HELM_VALUES = DEPLOY / "helm" / "locust-values.yaml"
 
 #: Cited in docs/distributed.md but not in the repository yet, each with why.
-NOT_YET_IN_REPOSITORY = {
-    "bench/compare_baseline.py": "issue 12's client throughput benchmark, planned",
-}
+NOT_YET_IN_REPOSITORY: dict[str, str] = {}
 
 #: Every key path of deliveryhero/helm-charts stable/locust/values.yaml at commit
 #: 296682e029afcde19c35bca6fc7f39c453b2d7b2 (chart version 0.35.0, appVersion 2.32.2; the file is
