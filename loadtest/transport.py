@@ -34,7 +34,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Protocol
+from typing import Any, Protocol
 
 import gevent
 import gevent.event
@@ -221,9 +221,9 @@ class WebSocketConnection:
     # is ~0.6 KiB more each.
     __slots__ = (
         "_close_timeout_s", "_failure_reported", "_fragment_opcode", "_fragments", "_frames",
-        "_handler", "_on_violation", "_protocol", "_reader", "_silent", "_sock", "_write_lock",
-        "close_code", "close_reason", "closed", "connect_started_at", "dns_ms",
-        "handshake_done_at",
+        "_handler", "_hub", "_on_violation", "_protocol", "_reader", "_silent", "_sock",
+        "_watcher", "_write_lock", "close_code", "close_reason", "closed", "connect_started_at",
+        "dns_ms", "handshake_done_at",
     )  # fmt: skip
 
     def __init__(
@@ -257,6 +257,10 @@ class WebSocketConnection:
         self.close_reason = ""
         self.closed = gevent.event.Event()
         self._reader: gevent.Greenlet | None = None
+        #: Plain TCP: reads are a readability callback in the gevent hub while all is usual
+        #: (:meth:`_on_readable`); ``None`` once a reader greenlet has taken over.
+        self._watcher: Any = None
+        self._hub = gevent.get_hub()
         self._silent = False
 
     @property
@@ -330,7 +334,13 @@ class WebSocketConnection:
         if early_bytes:
             connection._dispatch(connection._frames.receive_data(early_bytes), at)
         connection._report_failure(at)
-        connection._reader = gevent.spawn(connection._read_loop)
+        if uri.secure or connection._protocol.state is not State.OPEN:
+            # TLS may hold decrypted bytes the socket no longer shows as readable: a reader
+            # greenlet, which recv()s until it would block, never misses them.
+            connection._reader = gevent.spawn(connection._read_loop)
+        else:
+            connection._watcher = connection._hub.loop.io(sock.fileno(), 1)
+            connection._watcher.start(connection._on_readable)
         return connection
 
     @staticmethod
@@ -395,9 +405,17 @@ class WebSocketConnection:
     def send_text(self, payload: bytes) -> float:
         """Send one text frame; return the :func:`perf_counter` stamp taken just before writing.
 
+        Called from a frame handler running in the hub (an app-level ``pong`` answering the
+        server's ``ping``), the send goes to a greenlet of its own: the hub must never block.
+
         Raises:
             TransportError: the connection is not open.
         """
+        if gevent.getcurrent() is self._hub:
+            if self._protocol.state is not State.OPEN:
+                raise TransportError("connection is not open")
+            gevent.spawn(self._send_quietly, payload)
+            return perf_counter()
         with self._write_lock:
             if self._protocol.state is not State.OPEN:
                 raise TransportError("connection is not open")
@@ -410,6 +428,10 @@ class WebSocketConnection:
             except OSError as exc:
                 raise TransportError(f"send failed: {type(exc).__name__}") from None
         return sent_at
+
+    def _send_quietly(self, payload: bytes) -> None:
+        with contextlib.suppress(TransportError):
+            self.send_text(payload)
 
     def close(self, code: int = 1000, reason: str = "", timeout_s: float | None = None) -> None:
         """Close politely: send a close frame, wait for the server to end TCP, then let go.
@@ -448,16 +470,93 @@ class WebSocketConnection:
             return
         with contextlib.suppress(OSError):
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._stop_watching()
         reader = self._reader
         if reader is not None and reader is not gevent.getcurrent() and not reader.dead:
             reader.kill(block=True)  # its ``finally`` closes the socket, so the RST goes out
         self._finish(perf_counter())
 
-    def _read_loop(self) -> None:
-        sock = self._sock
+    # --- reading: a hub callback while all is usual, a greenlet for everything else ---------
+
+    def _stop_watching(self) -> None:
+        watcher = self._watcher
+        if watcher is not None:
+            self._watcher = None
+            watcher.stop()
+            watcher.close()
+
+    def _on_readable(self) -> None:
+        """The socket is readable: read, parse, dispatch, right here in the hub.
+
+        No greenlet switch, no ``Waiter`` and no ``recv`` that fails with EAGAIN per read (a
+        reader greenlet pays all three per chunk, and ~8 KiB of parked stack per idle
+        connection). Handlers only record and set events; a send they start goes to a
+        greenlet (:meth:`send_text`). Anything unusual (end of stream, an error, bytes the
+        protocol must answer, a close begun) hands the connection to :meth:`_resume`, a
+        reader greenlet, for the rest of its life.
+        """
+        try:
+            received = self._sock._sock.recv_into(_SHARED_READ_BUFFER)
+        except BlockingIOError:
+            return
+        except OSError:
+            received = 0
+        at = perf_counter()
+        try:
+            if received:
+                events = self._frames.receive_data(_SHARED_READ_VIEW[:received])
+                if events:
+                    self._dispatch(events, at)
+                protocol = self._protocol
+                if (
+                    protocol.parser_exc is None
+                    and not protocol.writes
+                    and protocol.state is State.OPEN
+                ):
+                    return
+        except BaseException:
+            self._hand_over(received, at)
+            raise
+        self._hand_over(received, at)
+
+    def _hand_over(self, received: int, at: float) -> None:
+        self._stop_watching()
+        if self._reader is None:
+            self._reader = gevent.spawn(self._resume, received, at)
+
+    def _resume(self, received: int, at: float) -> None:
+        """Finish the read the hub began, then go on reading in this greenlet."""
+        try:
+            if not received:
+                events = self._frames.receive_eof()
+                if events:
+                    self._dispatch(events, at)
+            if self._after_read(received, at):
+                self._read_loop()
+                return
+        except BaseException:
+            self._finish(perf_counter())
+            raise
+        self._finish(perf_counter())
+
+    def _after_read(self, received: int, at: float) -> bool:
+        """Report a parser failure, answer the protocol; whether reading goes on."""
         protocol = self._protocol
+        if protocol.parser_exc is not None and not self._failure_reported:
+            self._report_failure(at)
+        if protocol.writes:
+            self._flush_protocol_writes()
+        if not received or protocol.state is State.CLOSED:
+            return False
+        if protocol.state is State.CLOSING and self._sock.timeout is None:
+            # The server now owes us the end of TCP; one that never sends it must not keep
+            # this socket (and greenlet) forever. A timeout is an OSError.
+            self._sock.settimeout(self._close_timeout_s)
+        return True
+
+    def _read_loop(self) -> None:
         frames = self._frames
-        recv_into = sock.recv_into
+        recv_into = self._sock.recv_into
         try:
             while True:
                 try:
@@ -471,16 +570,8 @@ class WebSocketConnection:
                     events = frames.receive_eof()
                 if events:
                     self._dispatch(events, at)
-                if protocol.parser_exc is not None and not self._failure_reported:
-                    self._report_failure(at)
-                if protocol.writes:
-                    self._flush_protocol_writes()
-                if not received or protocol.state is State.CLOSED:
+                if not self._after_read(received, at):
                     break
-                if protocol.state is State.CLOSING and sock.timeout is None:
-                    # The server now owes us the end of TCP; one that never sends it must
-                    # not keep this socket (and greenlet) forever. A timeout is an OSError.
-                    sock.settimeout(self._close_timeout_s)
         finally:
             self._finish(perf_counter())
 
@@ -537,6 +628,7 @@ class WebSocketConnection:
     def _finish(self, at: float) -> None:
         if self.closed.is_set():
             return
+        self._stop_watching()
         protocol = self._protocol
         received = protocol.close_rcvd
         sent = protocol.close_sent
