@@ -130,3 +130,26 @@ def test_the_probe_counts_no_refusal_where_there_is_no_limit(
     assert steps[1]["users"] == 2 and steps[1]["sent"] > steps[0]["sent"]
     assert first_refusal(steps) is None
     assert summary["rate_limit"]["first_refusal"] is None
+
+
+@pytest.mark.parametrize(
+    ("scenario", "bad", "says"),
+    [
+        ("conversation", ["--batch-share", "2"], "--batch-share is a share between 0 and 1"),
+        ("ratelimit", ["--probe-rates", "fast"], "--probe-rates"),
+        ("capacity", ["--steps", "2,x"], "--steps takes positive whole numbers"),
+    ],
+)
+def test_a_bad_scenario_option_ends_the_run_at_start_with_one_line(
+    scenario: str, bad: list[str], says: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(SCENARIOS / f"{scenario}.py"), "--headless",
+         "-u", "1", "-t", "5s", "--host", "http://127.0.0.1:9", "--loadtest-out",
+         str(tmp_path / "run"), *bad],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("loadtest: error:")]
+    assert len(errors) == 1 and says in errors[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr

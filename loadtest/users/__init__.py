@@ -40,6 +40,10 @@ def check_load_model(environment: Any) -> None:
         UsageError: one without the other.
     """
     options = environment.parsed_options
+    for user_class in environment.user_classes:
+        check = getattr(user_class, "check_options", None)
+        if check is not None:
+            check(options)
     shape = environment.shape_class
     if isinstance(shape, StepLoadShape):
         shape.plan_from(options)  # a step load sets its own load; check it now

@@ -24,6 +24,12 @@ class ConsultationUser(User):
     abstract = True
     session: ConsultationSession | None = None
 
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        """Raise :class:`~loadtest.errors.UsageError` for options this user cannot run with:
+        called once per run at start (``check_load_model``), so a bad value is one line, not
+        one error per user. Subclasses with options of their own override it."""
+
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.collector: RunCollector = environment.loadtest_collector

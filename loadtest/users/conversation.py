@@ -10,13 +10,11 @@ share of turns (``--batch-share``) is typed as 2–3 quick messages that the cli
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import gevent
-from locust import events, task
-from locust.runners import WorkerRunner
+from locust import task
 
 from loadtest.batching import plan_batched_turn
 from loadtest.errors import UsageError
@@ -64,25 +62,14 @@ class ConversationPlan:
         return cls(turns=turns, think=think, batch_share=share)
 
 
-@events.init.add_listener
-def _check_conversation_options(environment: Any, **_: Any) -> None:
-    # Fail the run at start with one line, not once per user; workers get their options from
-    # the master, which has checked them already.
-    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
-        return
-    if not any(issubclass(cls, ConversationUser) for cls in environment.user_classes):
-        return
-    try:
-        ConversationPlan.from_options(environment.parsed_options)
-    except UsageError as exc:
-        print(f"loadtest: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(exc.exit_code)
-
-
 class ConversationUser(ConsultationUser):
     """Conversations of several turns, each in a consultation of its own."""
 
     abstract = True
+
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        ConversationPlan.from_options(options)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

@@ -12,13 +12,11 @@ Refusals also show in the usual counters: ``error_frames``, ``streams_failed`` b
 
 from __future__ import annotations
 
-import sys
 from time import perf_counter
 from typing import Any
 
 import gevent
-from locust import events, task
-from locust.runners import WorkerRunner
+from locust import task
 
 from loadtest.errors import UsageError
 from loadtest.protocol import Outcome
@@ -40,23 +38,14 @@ def ladder_from_options(options: Any) -> RateLadder:
         raise UsageError(f"--probe-rates/--probe-step-time: {exc}") from None
 
 
-@events.init.add_listener
-def _check_probe_options(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
-        return
-    if not any(issubclass(cls, RateLimitProbeUser) for cls in environment.user_classes):
-        return
-    try:
-        ladder_from_options(environment.parsed_options)
-    except UsageError as exc:
-        print(f"loadtest: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(exc.exit_code)
-
-
 class RateLimitProbeUser(ConsultationUser):
     """Climbs the rate ladder on its connection; counts what the server refuses per step."""
 
     abstract = True
+
+    @classmethod
+    def check_options(cls, options: Any) -> None:
+        ladder_from_options(options)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
