@@ -24,26 +24,38 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_master_and_two_workers_write_one_run_directory(tmp_path: Path) -> None:
-    out = tmp_path / "run"
+LOCUST = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / "chat.py")]
+
+
+def start_fleet(
+    target: TargetProcess, out: Path, load: list[str]
+) -> tuple[subprocess.Popen, list[subprocess.Popen]]:
+    """A headless master on a free port (``load``: its -u/-r/-t and our options) and two
+    workers connected to it."""
     port = free_port()
     env = {**os.environ, **TARGET_ENV}
-    locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / "chat.py")]
+    master = subprocess.Popen(
+        [*LOCUST, "--master", "--headless", "--expect-workers", "2",
+         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--host", target.base_url, "--loadtest-out", str(out), *load],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    return master, workers
+
+
+def test_master_and_two_workers_write_one_run_directory(tmp_path: Path) -> None:
+    out = tmp_path / "run"
     with TargetProcess(["--profile", "fixed", "--chunks", "5"], env=TARGET_ENV) as target:
-        master = subprocess.Popen(
-            [*locust, "--master", "--headless", "--expect-workers", "2",
-             "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-             "-u", "6", "-r", "6", "-t", "4s", "--host", target.base_url,
-             "--loadtest-out", str(out), "--think-time", "0.1"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        workers = [
-            subprocess.Popen(
-                [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            for _ in range(2)
-        ]
+        master, workers = start_fleet(
+            target, out, ["-u", "6", "-r", "6", "-t", "4s", "--think-time", "0.1"]
+        )
         try:
             _, errors = master.communicate(timeout=60)
         finally:
@@ -64,26 +76,12 @@ def test_a_worker_that_quits_on_sigterm_ships_what_it_measured_first(tmp_path: P
     """A pod evicted mid-run gets SIGTERM: its last windows and rows (up to Locust's 3 s
     report interval of them) must reach the master before the worker says it quit."""
     out, truth = tmp_path / "run", tmp_path / "truth.jsonl"
-    port = free_port()
-    env = {**os.environ, **TARGET_ENV}
-    locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / "chat.py")]
     target_args = ["--profile", "fixed", "--ttfc-ms", "5", "--chunk-gap-ms", "1",
                    "--chunks", "3", "--ground-truth", str(truth)]  # fmt: skip
     with TargetProcess(target_args, env=TARGET_ENV) as target:
-        master = subprocess.Popen(
-            [*locust, "--master", "--headless", "--expect-workers", "2",
-             "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-             "-u", "4", "-r", "4", "-t", "8s", "--host", target.base_url,
-             "--loadtest-out", str(out), "--think-time", "0.05"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        workers = [
-            subprocess.Popen(
-                [*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            for _ in range(2)
-        ]
+        master, workers = start_fleet(
+            target, out, ["-u", "4", "-r", "4", "-t", "8s", "--think-time", "0.05"]
+        )
         try:
             deadline = time.monotonic() + 30
             while len(_workers_in(out / "streams.csv")) < 2:  # both have reported once
