@@ -2,10 +2,12 @@
 
 Why not ``websockets.sync``: it costs three file descriptors and a thread per connection and
 fails near 6.7k connections. Why not ``websocket-client``: half the throughput per core. Here
-each connection is one socket and one reader greenlet that reads into a reused buffer, feeds
-the protocol, answers server pings, stamps every frame with :func:`time.perf_counter` at the
-moment its bytes were read, and hands it to a :class:`FrameHandler` *inline*: no queue, so no
-extra context switch per chunk (see ``bench/transport_dispatch.py``). The handler does the
+each connection is one socket read into a reused buffer: on plain TCP by a readability callback
+in the gevent hub while all is usual, else (TLS, a close begun, bytes the protocol must answer)
+by a reader greenlet. Either feeds the protocol, stamps every frame with
+:func:`time.perf_counter` at the moment its bytes were read, and hands it to a
+:class:`FrameHandler` *inline*: no queue and, in the hub, no context switch at all per chunk
+(see ``bench/transport_dispatch.py`` and ``bench/compare_baseline.py``). The handler does the
 per-chunk work and wakes its user greenlet once per stream.
 
 Opening is timed as the contract says: the name is resolved first (gevent's resolver), so
@@ -57,10 +59,10 @@ from loadtest.protocol import Violation, ViolationKind
 #: Close code the protocol reports when the TCP connection ended without a close frame.
 ABNORMAL_CLOSURE = int(CloseCode.ABNORMAL_CLOSURE)
 READ_BUFFER_BYTES = 16384
-#: One read buffer for every connection of the process. Safe because a reader greenlet never
-#: yields between ``recv_into`` filling it and ``receive_data`` copying out of it (both are
-#: non-blocking once the socket is readable), and cheap: 10,000 idle connections would
-#: otherwise hold 10,000 buffers.
+#: One read buffer for every connection of the process. Safe because no reader (hub callback
+#: or greenlet) yields between ``recv_into`` filling it and ``receive_data`` copying out of it
+#: (both are non-blocking once the socket is readable), and cheap: 10,000 idle connections
+#: would otherwise hold 10,000 buffers.
 _SHARED_READ_BUFFER = bytearray(READ_BUFFER_BYTES)
 _SHARED_READ_VIEW = memoryview(_SHARED_READ_BUFFER)
 USER_AGENT = f"loadtest/{__version__}"
@@ -68,9 +70,10 @@ _END_OF_HEAD = b"\r\n\r\n"
 
 
 class FrameHandler(Protocol):
-    """Receives a connection's data frames, in the reader greenlet, in arrival order.
+    """Receives a connection's data frames, in arrival order, from the connection's reader.
 
-    Handlers must not block: they run in the reader greenlet, which also answers pings.
+    Handlers must not block: they may run in the gevent hub itself (plain TCP), where a wait
+    is an error. A send they start is handed to a greenlet (:meth:`WebSocketConnection.send_text`).
 
     A handler may also define ``on_violation(violation: Violation, at: float) -> None``: it is
     called when websockets itself fails the connection over what the server sent (invalid
@@ -213,8 +216,9 @@ def _connect(addresses: list[tuple], deadline: float) -> socket.socket:
 class WebSocketConnection:
     """An open client connection. Create with :meth:`open`.
 
-    Sending happens in the caller's greenlet; receiving in this connection's reader greenlet.
-    A semaphore keeps the two from interleaving writes (the reader writes pongs and closes).
+    Sending happens in the caller's greenlet; receiving in a hub callback or this connection's
+    reader greenlet. A semaphore keeps writes from interleaving (the reader writes the
+    protocol's pongs and closes).
     """
 
     # Slots: thousands of idle connections per process; a __dict__ of this many attributes

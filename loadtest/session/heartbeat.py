@@ -79,7 +79,7 @@ class Heartbeat:
         self._disarm()
 
     def pong(self, message_id: str, at: float) -> None:
-        """A ``pong`` arrived (reader greenlet); unknown ids are ignored, not counted."""
+        """A ``pong`` arrived (from the connection's reader); unknown ids are ignored."""
         if message_id != self._ping_id or self._ping_id is None:
             return
         self._ping_id = None
