@@ -1,7 +1,7 @@
 """Capacity: a step load, to find how much one backend carries within its SLO.
 
-    loadtest run capacity -t 5m --slo scenarios/slo/capacity.toml -- --steps 10,20,40,80 --step-time 60s
-    loadtest run capacity -t 5m --slo scenarios/slo/capacity.toml -- --rate-steps 2,4,8 --step-time 60s
+    loadtest run capacity -t 5m --slo scenarios/slo/capacity.toml -- --steps 10,20,40,80
+    loadtest run capacity -t 4m -- --rate-steps 2,4,8 --step-time 60s
     locust -f scenarios/capacity.py --headless -t 5m --steps 10,20,40,80 --host ws://…
 
 Options (with defaults): --steps (2,4,8,16) users, one step after the other, or --rate-steps
