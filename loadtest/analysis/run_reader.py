@@ -15,7 +15,6 @@ later, never earlier) and ends at the last boundary at or before the requested e
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 from loadtest.analysis.series import SERIES_STATS, WindowSeries
 from loadtest.errors import UsageError
 from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_window, hlog_lines
+from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_lines, hlog_lines
 from loadtest.metrics.window import MetricWindow
 
 #: How long after a bucket's end a line may still arrive for it (workers report every 3 s and
@@ -257,17 +256,10 @@ def _fold_counts(
 ) -> dict[float, dict[float, _CountBucket]]:
     per_span: dict[float, dict[float, _CountBucket]] = {span: {} for span in spans}
     saturated: set[float] = set()
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            start = float(entry["start_s"])
-            window = counts_window(entry)
-            notes = entry.get("notes")
-        except (ValueError, TypeError, KeyError, AttributeError):
-            read.skipped_lines += 1
-            continue
+    skipped = [0]
+    for entry, window in counts_lines(lines, skipped):
+        start = window.start_s
+        notes = entry.get("notes")
         is_saturated = bool(notes) if notes is not None else _cpu_saturated(window)
         if is_saturated:
             saturated.add(start)
@@ -291,6 +283,7 @@ def _fold_counts(
                     bucket.gauges[name] = max(bucket.gauges.get(name, -math.inf), gauge.last)
             bucket.saturated = bucket.saturated or is_saturated
     read.saturated_windows = sorted(saturated)
+    read.skipped_lines += skipped[0]
     return per_span
 
 

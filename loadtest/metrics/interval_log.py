@@ -279,6 +279,29 @@ def counts_window(entry: dict[str, Any], wanted: frozenset[str] | None = None) -
     return window
 
 
+def counts_lines(
+    lines: Iterable[str], skipped: list[int], wanted: frozenset[str] | None = None
+) -> Iterator[tuple[dict[str, Any], MetricWindow]]:
+    """``(entry, window)`` of each well-formed ``intervals.counts.jsonl`` line, the window as
+    :func:`counts_window` builds it; the counts-file twin of :func:`hlog_lines`.
+
+    Args:
+        lines: the file's lines.
+        skipped: a one-item counter, incremented for each damaged line.
+        wanted: out-of-range tallies of only these metrics (default: all).
+    """
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            window = counts_window(entry, wanted)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            skipped[0] += 1
+            continue
+        yield entry, window
+
+
 def _read_counts(
     lines: Iterable[str],
     result: IntervalLog,
@@ -286,16 +309,8 @@ def _read_counts(
     start_s: float,
     end_s: float,
 ) -> None:
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            start = float(entry["start_s"])
-            if not start_s <= start < end_s:
-                continue
-            window = counts_window(entry, wanted)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            result.skipped_lines += 1
-            continue
-        result.aggregate.add(window, copy=False)
+    skipped = [0]
+    for _entry, window in counts_lines(lines, skipped, wanted):
+        if start_s <= window.start_s < end_s:
+            result.aggregate.add(window, copy=False)
+    result.skipped_lines += skipped[0]
