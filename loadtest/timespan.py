@@ -14,3 +14,12 @@ def timespan_seconds(text: str) -> int:
         return 0
     hours, minutes, seconds = (int(match.group(name) or 0) for name in ("h", "m", "s"))
     return hours * 3600 + minutes * 60 + seconds
+
+
+def duration_seconds(text: str) -> float:
+    """Plain seconds (fractions too: ``2.5``) or Locust's syntax (``30s``, ``2m``); 0 when it
+    is neither."""
+    try:
+        return float(text)
+    except ValueError:
+        return float(timespan_seconds(text))

@@ -19,7 +19,6 @@ names it and the first failing step. Method and assumptions: ``docs/analysis.md`
 from __future__ import annotations
 
 import bisect
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -36,9 +35,10 @@ from loadtest.analysis.buckets import (
 )
 from loadtest.analysis.slo import Check, SloSpec, evaluate
 from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_window, hlog_lines
+from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_lines, hlog_lines
 from loadtest.metrics.stream_rows import STREAMS_FILE, read_stream_rows
 from loadtest.metrics.window import MetricWindow, totals_summary
+from loadtest.timespan import duration_seconds
 from loadtest.utc import utc_seconds
 
 #: Latency metrics every step reports, besides those the SLO file checks.
@@ -78,8 +78,9 @@ def run_capacity(
     checks = _step_checks(spec)
     results = []
     for step, (from_s, to_s), window in zip(steps, spans, totals, strict=True):
+        step_span = (from_s, to_s, window_s)
         results.append(
-            _step_result(run_dir, step, from_s, to_s, window, rows, objectives, checks, hold_s)
+            _step_result(run_dir, step, step_span, window, rows, objectives, checks, hold_s)
         )
     knee, failing = find_knee(results)
     open_model = steps[0].get("rate") is not None
@@ -111,13 +112,8 @@ def capacity_headline(capacity: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _hold_s(run: Mapping[str, Any]) -> float | None:
-    from loadtest.timespan import timespan_seconds
-
-    text = str((run.get("options") or {}).get("step_time") or "")
-    try:
-        return float(text)
-    except ValueError:
-        return float(timespan_seconds(text)) or None
+    """``--step-time`` as the shape read it (:func:`~loadtest.timespan.duration_seconds`)."""
+    return duration_seconds(str((run.get("options") or {}).get("step_time") or "")) or None
 
 
 def _span(step: Mapping[str, Any], stopped_s: Any, window_s: float) -> tuple[float, float]:
@@ -158,16 +154,10 @@ def _step_totals(run_dir: Path, spans: Sequence[tuple[float, float]]) -> list[Me
     counts_path = Path(run_dir) / COUNTS_FILE
     if counts_path.exists():
         with counts_path.open(encoding="utf-8") as lines:
-            for line in lines:
-                try:
-                    entry = json.loads(line)
-                    index = step_of(float(entry["start_s"]))
-                    if index is not None:
-                        window = counts_window(entry)
-                        window.histograms.clear()  # out-of-range tallies: not needed here
-                        totals[index].merge(window)
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    continue
+            for _entry, window in counts_lines(lines, damaged, wanted=frozenset()):
+                index = step_of(window.start_s)
+                if index is not None:
+                    totals[index].merge(window)
     return totals
 
 
@@ -231,14 +221,15 @@ def _step_checks(spec: SloSpec | None) -> SloSpec | None:
 def _step_result(
     run_dir: Path,
     step: Mapping[str, Any],
-    from_s: float,
-    to_s: float,
+    span: tuple[float, float, float],
     window: MetricWindow,
     rows: Any,
     objectives: Sequence[Objective],
     checks: SloSpec | None,
     hold_s: float | None,
 ) -> dict[str, Any]:
+    """One step's figures over ``span`` = (from, to, window length), epoch seconds."""
+    from_s, to_s, _window_s = span
     held = to_s - from_s
     shaped = totals_summary(window)
     counts = shaped["counts"]
@@ -264,7 +255,7 @@ def _step_result(
     metrics = dict.fromkeys(STEP_METRICS)
     if checks is not None:
         metrics |= dict.fromkeys(c.metric for c in checks.checks if c.kind == "latency")
-    result["metrics"] = _step_metrics(run_dir, list(metrics), from_s, to_s, shaped, step)
+    result["metrics"] = _step_metrics(run_dir, list(metrics), span, shaped, step)
     result |= _attainment(rows, from_s, to_s, objectives)
     if checks is not None:
         judged = evaluate(checks, {
@@ -288,14 +279,14 @@ def _step_result(
 def _step_metrics(
     run_dir: Path,
     metrics: Sequence[str],
-    from_s: float,
-    to_s: float,
+    span: tuple[float, float, float],
     shaped: Mapping[str, Any],
     step: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Per metric: count, p50/p95/p99 of the step, and each percentile's bootstrap interval."""
+    """Per metric: count, p50/p95/p99 of the step, and each percentile's bootstrap interval
+    (buckets of whole windows of the run's length)."""
+    from_s, to_s, window_s = span
     found: dict[str, Any] = {}
-    window_s = 1.0
     if to_s <= from_s:
         return found
     bucket_s = bucket_span(to_s - from_s, window_s)

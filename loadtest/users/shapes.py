@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from locust import LoadTestShape, User
 
 from loadtest.errors import UsageError
-from loadtest.timespan import timespan_seconds
+from loadtest.timespan import duration_seconds
 from loadtest.users.fleet_rate import announce_rate_step
 
 
@@ -183,10 +183,7 @@ class StepLoadShape(LoadTestShape):
             raise UsageError("a step load sets its own load: use --rate-steps, "
                              "not --arrival-rate")  # fmt: skip
         text = str(getattr(options, "step_time", "30s") or "30s")
-        try:
-            hold = float(text)  # plain seconds, fractions too
-        except ValueError:
-            hold = float(timespan_seconds(text))
+        hold = duration_seconds(text)
         if hold <= 0:
             raise UsageError(f"--step-time takes a duration such as 30s or 2m, not {text!r}")
         if rates:
