@@ -18,6 +18,7 @@ from loadtest.prompts import PromptPicker, load_prompts
 from loadtest.reconnect import ReconnectPolicy
 from loadtest.rest import RestClient
 from loadtest.session import Endpoints, SessionConfig
+from loadtest.thinking import ThinkTime
 from loadtest.transport import ConnectOptions
 from loadtest.users.options import parse_think_time
 
@@ -29,7 +30,8 @@ class UserContext:
     session_config: SessionConfig
     tokens: TokenSource | None
     prompts: PromptPicker
-    think_time_s: tuple[float, float]
+    #: ``--think-time``: the uniform pause of the chat-like users.
+    think_time: ThinkTime
     rng: random.Random
     first_user_index: int = 0
     #: Every REST call of this process (consultations, login, refresh): the WebSocket's TLS
@@ -48,8 +50,7 @@ class UserContext:
         return next(self._driver_numbers)
 
     def think(self) -> float:
-        low, high = self.think_time_s
-        return low if low == high else self.rng.uniform(low, high)
+        return self.think_time.draw(self.rng)
 
     @classmethod
     def from_options(cls, host: str | None, options: Any, worker_index: int = 0) -> UserContext:
@@ -61,7 +62,8 @@ class UserContext:
         if not host:
             raise UsageError("no target: pass --host (ws://, wss://, http:// or https://)")
         try:
-            think = parse_think_time(str(options.think_time))
+            low, high = parse_think_time(str(options.think_time))
+            think = ThinkTime(low_s=low, high_s=high)
         except ValueError as exc:
             raise UsageError(f"--think-time: {exc}") from None
         _check_ranges(options)
@@ -103,7 +105,7 @@ class UserContext:
             session_config=config,
             tokens=tokens,
             prompts=PromptPicker(prompts, seed=seed),
-            think_time_s=think,
+            think_time=think,
             rng=random.Random(seed),
             first_user_index=worker_index * 1_000_000,
             rest=rest,
