@@ -15,7 +15,8 @@ pandas is imported only by :func:`read_stream_rows`, so the load generator never
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -114,6 +115,25 @@ class StreamRowWriter:
             self._csv.writerows(self._pending)
             self._pending.clear()
         self._file.flush()
+
+    def drain(
+        self,
+        rows: deque[Mapping[str, Any]],
+        slice_rows: int,
+        pause: Callable[[], None] | None = None,
+    ) -> None:
+        """Write and flush ``rows`` (taking them off the left) ``slice_rows`` at a time,
+        calling ``pause`` between slices so a caller on an event loop lets it run.
+
+        A row leaves ``rows`` only once written: if ``pause`` raises (the writing greenlet
+        killed), what is left is still there for the next call.
+        """
+        while rows:
+            for _ in range(min(slice_rows, len(rows))):
+                self.write(rows.popleft())
+            self.flush()
+            if pause is not None and rows:
+                pause()
 
     def close(self) -> None:
         """Flush and close (idempotent)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,6 +91,37 @@ def test_rows_reach_the_file_on_flush_not_before(tmp_path: Path) -> None:
     assert writer.pending == 0
     assert len(read_stream_rows(tmp_path)) == 1
     writer.close()
+
+
+def test_drain_writes_slice_by_slice_pausing_between_slices(tmp_path: Path) -> None:
+    writer = StreamRowWriter(streams_path(tmp_path))
+    rows = deque({**COMPLETED, "stream_seq": seq} for seq in range(1, 121))
+    written_at_each_pause = []
+
+    writer.drain(rows, 50, lambda: written_at_each_pause.append(len(read_stream_rows(tmp_path))))
+
+    assert written_at_each_pause == [50, 100]  # each slice is in the file before the pause
+    assert not rows
+    assert read_stream_rows(tmp_path)["stream_seq"].tolist() == list(range(1, 121))
+    writer.close()
+
+
+def test_rows_a_killed_drain_left_are_written_by_the_next(tmp_path: Path) -> None:
+    class Killed(Exception):
+        pass
+
+    def killed() -> None:
+        raise Killed
+
+    writer = StreamRowWriter(streams_path(tmp_path))
+    rows = deque({**COMPLETED, "stream_seq": seq} for seq in range(1, 121))
+    with pytest.raises(Killed):
+        writer.drain(rows, 50, killed)
+    assert len(rows) == 70
+
+    writer.drain(rows, 50)
+    writer.close()
+    assert read_stream_rows(tmp_path)["stream_seq"].tolist() == list(range(1, 121))
 
 
 def test_appending_keeps_one_header(tmp_path: Path) -> None:
