@@ -159,16 +159,20 @@ class ReconnectPolicy:
         draw = (rng or random).random()
         return nominal * (1.0 - self.jitter * draw)
 
-    def schedule(self, rng: random.Random | None = None) -> ReconnectSchedule:
+    def schedule(
+        self, rng: random.Random | None = None, *, seed: int | None = None
+    ) -> ReconnectSchedule:
         """A fresh attempt counter following this policy, for one connection.
 
         Args:
             rng: jitter source handed to :meth:`delay_s` (seed it per user for reproducibility).
+            seed: instead of ``rng``, the seed of a ``random.Random`` made on the first jittered
+                delay: the same draws, without 2.6 KB per idle connection that never reconnects.
 
         Returns:
             A new :class:`ReconnectSchedule` at attempt 0.
         """
-        return ReconnectSchedule(self, rng)
+        return ReconnectSchedule(self, rng, seed=seed)
 
 
 class ReconnectSchedule:
@@ -190,11 +194,17 @@ class ReconnectSchedule:
     Args:
         policy: the delays and the attempt limit.
         rng: jitter source; ``None`` uses the ``random`` module.
+        seed: with no ``rng``, seed of the jitter source made when the first delay is drawn.
     """
 
-    def __init__(self, policy: ReconnectPolicy, rng: random.Random | None = None) -> None:
+    __slots__ = ("_attempt", "_gave_up", "_rng", "_seed", "policy")
+
+    def __init__(
+        self, policy: ReconnectPolicy, rng: random.Random | None = None, *, seed: int | None = None
+    ) -> None:
         self.policy = policy
         self._rng = rng
+        self._seed = seed
         self._attempt = 0
         self._gave_up = False
 
@@ -219,6 +229,8 @@ class ReconnectSchedule:
             self._gave_up = True
             return None
         self._attempt += 1
+        if self._rng is None and self._seed is not None and self.policy.jitter:
+            self._rng = random.Random(self._seed)
         return self.policy.delay_s(self._attempt, self._rng)
 
     def reset(self) -> None:

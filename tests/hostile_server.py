@@ -30,9 +30,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gevent
+import gevent.event
 from gevent import socket
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 #: A script gets the connection and the fresh id to give its reply.
 Script = Callable[[ServerConnection, str], Awaitable[None]]
@@ -213,11 +216,16 @@ class RawServer:
         ``silent``: accept TCP, read the request, never answer.
         ``no_close``: complete the WebSocket handshake, then read and ignore everything,
             the close frame included, and never end TCP.
+        ``paused``: complete the handshake, then read nothing until :attr:`reading` is set
+            (so the client's sends fill the socket buffers); from then on the client's
+            frames are parsed (websockets' Sans-I/O server side) into :attr:`frames`.
     """
 
     def __init__(self, mode: str) -> None:
-        assert mode in ("silent", "no_close"), mode
+        assert mode in ("silent", "no_close", "paused"), mode
         self.mode = mode
+        self.reading = gevent.event.Event()
+        self.frames: list[Any] = []
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(16)
@@ -243,13 +251,20 @@ class RawServer:
                 return
             request += data
         self.requests += 1
-        if self.mode == "no_close":
+        if self.mode in ("no_close", "paused"):
             key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
                        if line.lower().startswith(b"sec-websocket-key:"))
             accept = base64.b64encode(hashlib.sha1(
                 key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
             client.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        if self.mode == "paused":
+            self.reading.wait()
+            protocol = ServerProtocol(state=State.OPEN, max_size=None)
+            while data := client.recv(65536):
+                protocol.receive_data(data)
+                self.frames.extend(protocol.events_received())
+            return
         while client.recv(4096):  # swallow everything, answer nothing
             pass
 

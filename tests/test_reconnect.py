@@ -81,6 +81,16 @@ class TestJitter:
         assert first == second
         assert first != [2.0, 4.0, 8.0, 16.0, 30.0, None]  # jitter did something
 
+    def test_a_seed_draws_what_a_random_of_that_seed_would(self) -> None:
+        policy = ReconnectPolicy(jitter=0.3)
+        assert drain(policy.schedule(seed=42)) == drain(policy.schedule(random.Random(42)))
+
+    def test_a_seeded_schedule_makes_no_random_until_a_jittered_delay(self) -> None:
+        schedule = ReconnectPolicy(jitter=0.3).schedule(seed=42)
+        assert schedule._rng is None  # an idle connection never pays for one
+        schedule.next_delay()
+        assert schedule._rng is not None
+
     def test_zero_jitter_does_not_consume_randomness(self) -> None:
         rng = random.Random(3)
         ReconnectPolicy().schedule(rng).next_delay()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gevent
@@ -18,6 +18,7 @@ from loadtest.errors import HandshakeError
 from loadtest.protocol import MessageType, encode_message
 from loadtest.target.process import TargetProcess
 from loadtest.transport import ConnectOptions, WebSocketConnection
+from tests.hostile_server import RawServer
 from tests.targets import API_KEY, TARGET_ENV, mint
 
 
@@ -97,6 +98,8 @@ def test_server_pings_are_answered_while_the_user_is_idle(target: TargetProcess)
     try:
         gevent.sleep(1.2)  # idle on purpose: several ping/timeout cycles must pass
         assert connection.is_open, f"closed by the server: {frames.closed}"
+        # ... and answered from the hub: no reader greenlet parked for good per connection.
+        assert connection._reader is None
     finally:
         connection.close()
 
@@ -240,3 +243,52 @@ def test_connect_ms_starts_at_tcp_connect_and_dns_is_timed_apart(
         assert 0 < connection.connect_ms < lookup_s * 1000
     finally:
         connection.close()
+
+
+class TestSendingFromTheHub:
+    """A heartbeat ping or a pong is sent by a hub callback, which must never block."""
+
+    def test_a_small_frame_is_written_at_once_without_a_greenlet(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with RawServer("paused") as server:
+            connection = WebSocketConnection.open(server.ws_url(), Frames(), AUTH)
+            spawned: list[object] = []
+            real_spawn = gevent.spawn
+            monkeypatch.setattr(
+                gevent, "spawn", lambda *a, **k: spawned.append(a) or real_spawn(*a, **k)
+            )
+            done = gevent.event.Event()
+            hub = gevent.get_hub()
+            hub.loop.run_callback(lambda: (connection.send_text(b'{"type":"ping"}'), done.set()))
+            assert done.wait(5)
+            monkeypatch.undo()
+            server.reading.set()
+            _wait_for(lambda: len(server.frames) == 1)
+            assert spawned == []
+            assert server.frames[0].data == b'{"type":"ping"}'
+            connection.abort()
+
+    def test_what_the_kernel_does_not_take_follows_whole_before_any_later_frame(self) -> None:
+        with RawServer("paused") as server:
+            connection = WebSocketConnection.open(server.ws_url(), Frames(), AUTH)
+            connection._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            big = b'"' + b"x" * 2_000_000 + b'"'  # far more than the socket buffers hold
+            done = gevent.event.Event()
+            gevent.get_hub().loop.run_callback(lambda: (connection.send_text(big), done.set()))
+            assert done.wait(5)  # the hub was not blocked by the write
+            later = gevent.spawn(connection.send_text, b'"after"')
+            gevent.sleep(0.05)
+            assert not later.ready()  # waits behind the unfinished frame
+            server.reading.set()
+            later.get(timeout=10)
+            _wait_for(lambda: len(server.frames) == 2)
+            assert [frame.data for frame in server.frames] == [big, b'"after"']
+            connection.abort()
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        gevent.sleep(0.01)

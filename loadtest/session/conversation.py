@@ -11,7 +11,6 @@ when its stream finishes, fails or times out.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Callable
 from time import perf_counter
@@ -68,7 +67,7 @@ class ConsultationSession:
             observer,
             self._credentials,
             self._stream_done.set,
-            rng=random.Random(config.seed * _SEED_STRIDE + user_index),
+            jitter_seed=config.seed * _SEED_STRIDE + user_index,
             sleep=sleep,
         )
         self._last_reported: Stream | None = None

@@ -53,6 +53,7 @@ class ConnectionSupervisor:
         credentials: the user's token.
         on_stream_end: called (in the reader greenlet) when the stream in flight finishes.
         rng: reconnect jitter, seeded per user for reproducible runs.
+        jitter_seed: instead of ``rng``, the seed of one made on the first reconnect.
         sleep: injectable for tests of the reconnect timing.
     """
 
@@ -64,6 +65,7 @@ class ConnectionSupervisor:
         on_stream_end: Callable[[], None],
         *,
         rng: random.Random | None = None,
+        jitter_seed: int | None = None,
         sleep: Callable[[float], None] = gevent.sleep,
     ) -> None:
         self.config = config
@@ -76,7 +78,7 @@ class ConnectionSupervisor:
         self._connection: WebSocketConnection | None = None
         self._close_counted: WebSocketConnection | None = None
         self._connected = gevent.event.Event()
-        self._schedule = config.reconnect.schedule(rng)
+        self._schedule = config.reconnect.schedule(rng, seed=jitter_seed)
         self._closing = False
         #: Who is ending the current connection: "client", "client_abrupt", "dead_link";
         #: anything else is the server (or the network).

@@ -53,8 +53,10 @@ WIRE_KEY = "loadtest"
 SEAL_AFTER_S = 8.0
 #: Stream rows formatted and written per slice; between slices the writer lets the loop run.
 #: A window's rows written in one go blocked every socket for ~10 ms at 500 streams/s
-#: (17 µs a row), which showed as the client's ttfc overhead p99; 50 rows are ~1 ms.
-ROWS_PER_SLICE = 50
+#: (17 µs a row), which showed as the client's ttfc overhead p99. The total is the same in
+#: any slicing; smaller slices only shorten the longest wait a read can have (10 rows:
+#: ~0.2 ms) for one loop iteration more per slice (~10 µs).
+ROWS_PER_SLICE = 10
 #: Any sleep above 0 waits for the next loop iteration, so pending reads run first
 #: (``gevent.sleep(0)`` may resume this greenlet before the loop polls).
 SLICE_PAUSE_S = 0.0001
