@@ -14,7 +14,11 @@ Each stream row is joined to the target's record by message id; the overhead is 
 loopback hops, the kernel, the gevent hub, our parse and bookkeeping). Both the overhead and
 the client's CPU (user + system of its process tree, ``/proc`` via psutil) cover one settled
 window of wall time: from the ramp's end (every user connected) plus 2 s to 3 s before the run
-ends; only the streams sent inside it count.
+ends; only the streams sent inside it count. The target stamps CLOCK_MONOTONIC, so the
+overhead splits into ``uplink_ms`` (our send → the target reading it: our send path, the
+kernel, and the target's own loop lag) and ``downlink_ms`` (the target sending the first chunk
+→ us reading it: the kernel, our loop, our parse); ``target_late_ms`` is how far the target
+missed its own fixed 50 ms, a sign that it, not the client, was the busy side.
 
     .venv/bin/python bench/accuracy.py                         # 50, 500, 1000 users × 3 (~5 min)
     .venv/bin/python bench/accuracy.py --users 500 --repeat 1 --seconds 10 --out /tmp/quick.json
@@ -51,8 +55,9 @@ CPU_LIMIT_SHARE = 0.70
 #: Users connect at this rate; the streams they send while connecting are left out.
 SPAWN_RATE = 250
 SETTLE_S = 2.0
+TTFC_MS = 50.0
 TARGET_PROFILE = [
-    "--profile", "fixed", "--ttfc-ms", "50", "--chunks", "10", "--chunk-gap-ms", "100",
+    "--profile", "fixed", "--ttfc-ms", f"{TTFC_MS:g}", "--chunks", "10", "--chunk-gap-ms", "100",
     "--ws-ping-interval", "0",
 ]  # fmt: skip
 
@@ -87,8 +92,10 @@ def measure(users: int, seconds: int, secret: str, scratch: Path) -> dict[str, A
                 time.sleep(0.05)
             time.sleep(ramp_s)
             from_utc, cpu_0, wall_0 = _now_utc(), tree_cpu_s(client.pid), time.perf_counter()
+            target_cpu_0 = tree_cpu_s(target.pid or 0)
             time.sleep(window_s)
             to_utc, cpu_1, wall_1 = _now_utc(), tree_cpu_s(client.pid), time.perf_counter()
+            target_cpu_1 = tree_cpu_s(target.pid or 0)
             client.wait(timeout=seconds + 120)
         finally:
             if client.poll() is None:
@@ -97,6 +104,7 @@ def measure(users: int, seconds: int, secret: str, scratch: Path) -> dict[str, A
         if client.returncode != 0:
             raise RuntimeError(f"client failed ({client.returncode}): {_tail(client)}")
     client_cores_busy = (cpu_1 - cpu_0) / (wall_1 - wall_0)
+    target_cores_busy = (target_cpu_1 - target_cpu_0) / (wall_1 - wall_0)
     rows = read_stream_rows(out)
     rows = rows[rows["outcome"] == "completed"]
     server = pd.read_json(truth, lines=True)
@@ -106,12 +114,22 @@ def measure(users: int, seconds: int, secret: str, scratch: Path) -> dict[str, A
     joined["overhead_ms"] = joined["ttfc_ms"] - joined["server_ttfc_ms"]
     settled = joined[(joined["sent_utc"] >= from_utc) & (joined["sent_utc"] < to_utc)]
     span_s = (to_utc - from_utc).total_seconds()
-    overhead = LatencyHistogram()
-    for value in settled["overhead_ms"]:
-        overhead.record_ms(max(0.0, float(value)))
-    server_ttfc = LatencyHistogram()
-    for value in settled["server_ttfc_ms"]:
-        server_ttfc.record_ms(float(value))
+    # The target's stamps are CLOCK_MONOTONIC, the rows' sent_utc wall time; one offset
+    # (taken now, drift is µs over a run) puts both on one clock, to split the overhead into
+    # our send → the target's read (uplink: our send path, the kernel, the target's loop
+    # lag) and the target's send → our read of the first chunk (downlink: the kernel, our
+    # loop and parse).
+    offset_s = time.time() - time.perf_counter()
+    sent_s = settled["sent_utc"].astype("int64") / 1e9 - offset_s
+    parts = {
+        "overhead_ms": settled["overhead_ms"],
+        "uplink_ms": (settled["received"] - sent_s) * 1000.0,
+        "downlink_ms": (sent_s + settled["ttfc_ms"] / 1000.0 - settled["first_chunk_sent"])
+        * 1000.0,
+        # The fixed profile asks for exactly TTFC_MS: anything above it is the target late.
+        "target_late_ms": settled["server_ttfc_ms"] - TTFC_MS,
+    }
+    figures = {name: _summary(values) for name, values in parts.items()}
     summary = json.loads((out / "summary.json").read_text())
     generator = summary["generator"]
     return {
@@ -121,13 +139,21 @@ def measure(users: int, seconds: int, secret: str, scratch: Path) -> dict[str, A
         "streams_failed": summary["counts"]["streams_failed"],
         "streams_in_flight": round(float(settled["stream_ms"].sum()) / 1000.0 / span_s, 1),
         "client_cores_busy": round(client_cores_busy, 3),
-        "overhead_ms": overhead.summary_ms(),
+        **figures,
         "overhead_negative": int((settled["overhead_ms"] < 0).sum()),
-        "server_ttfc_ms": server_ttfc.summary_ms(),
+        "target_cores_busy": round(target_cores_busy, 3),
         "client_ttfc_ms": summary["metrics"]["ttfc_ms"],
         "cpu_share_max": generator.get("cpu_share_max"),
         "generator_saturated": generator.get("saturated"),
     }
+
+
+def _summary(values: pd.Series) -> dict[str, Any]:
+    """HdrHistogram percentiles (as every figure of the tool), negatives counted as 0."""
+    histogram = LatencyHistogram()
+    for value in values:
+        histogram.record_ms(max(0.0, float(value)))
+    return histogram.summary_ms()
 
 
 def _now_utc() -> pd.Timestamp:
@@ -148,6 +174,10 @@ def step_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "overhead_p50_ms": repeats([run["overhead_ms"]["p50"] for run in runs], 3),
         "client_cores_busy": cpu,
         "streams_in_flight": repeats([run["streams_in_flight"] for run in runs], 1),
+        "uplink_p99_ms": repeats([run["uplink_ms"]["p99"] for run in runs], 3),
+        "downlink_p99_ms": repeats([run["downlink_ms"]["p99"] for run in runs], 3),
+        "target_late_p99_ms": repeats([run["target_late_ms"]["p99"] for run in runs], 3),
+        "target_cores_busy": repeats([run["target_cores_busy"] for run in runs], 3),
         "met": p99["max"] <= OVERHEAD_TARGET_MS and cpu["max"] < CPU_LIMIT_SHARE,
     }
 
@@ -185,9 +215,12 @@ def main() -> int:
                 scratch.mkdir(exist_ok=True)
                 run = {**measure(users, args.seconds, secret, scratch), "repeat": repeat}
                 runs.append(run)
-                print(json.dumps({k: run[k] for k in (
-                    "users", "repeat", "streams_in_flight", "client_cores_busy", "streams_settled"
-                )} | {"overhead_p99_ms": run["overhead_ms"]["p99"]}), flush=True)  # fmt: skip
+                shown = ("users", "repeat", "streams_in_flight", "client_cores_busy",
+                         "target_cores_busy", "streams_settled")  # fmt: skip
+                split = ("overhead_ms", "uplink_ms", "downlink_ms", "target_late_ms")
+                print(json.dumps({k: run[k] for k in shown} | {
+                    f"{k}_p99": run[k]["p99"] for k in split
+                }), flush=True)  # fmt: skip
     record["steps"] = [
         step_figures([run for run in runs if run["users"] == users]) for users in args.users
     ]

@@ -8,7 +8,7 @@ samples, generator loop lag and GC pauses, counters and gauges), then times
 
     .venv/bin/python bench/report_speed.py [--hours 8] [--repeats 3]
 
-Writes bench/results/report_speed.json (with commit, versions, machine and date).
+Writes bench/results/report_speed.json (with provenance: commit, versions, machine, repeats).
 """
 
 from __future__ import annotations
@@ -16,28 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
+from provenance import provenance, repeats
+
 START = 1_800_000_000.0
-
-
-def provenance() -> dict[str, object]:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    return {
-        "commit": commit.stdout.strip() or None,
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "versions": {name: version(name) for name in ("hdrhistogram", "matplotlib", "pandas")}
-        | {"python": platform.python_version()},
-    }
 
 
 def write_soak(run_dir: Path, hours: float) -> int:
@@ -100,7 +89,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/results/report_speed.json"))
     args = parser.parse_args()
-    origin = provenance()
+    origin = provenance(["hdrhistogram", "matplotlib", "pandas", "pyarrow"])
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = Path(os.environ.get("REPORT_SPEED_DIR") or scratch) / "run"
         written = time.perf_counter()
@@ -111,18 +100,12 @@ def main() -> None:
     seconds = sorted(r[0] for r in runs)
     record = {
         "benchmark": "report_speed",
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        **origin,
+        "provenance": origin,
         "hours": args.hours,
         "windows": windows,
         "file_bytes": sizes,
         "synthetic_write_s": round(write_s, 1),
-        "report_s": {
-            "min": round(seconds[0], 2),
-            "median": round(seconds[len(seconds) // 2], 2),
-            "max": round(seconds[-1], 2),
-            "repeats": len(seconds),
-        },
+        "report_s": repeats(seconds, 2),
         "report_peak_rss_mb": round(max(r[1] for r in runs), 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

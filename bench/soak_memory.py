@@ -8,35 +8,22 @@ per hour) after the warm-up minutes is the leak figure. Traffic only to 127.0.0.
 
     .venv/bin/python bench/soak_memory.py [--minutes 30] [--users 50]
 
-Writes bench/results/soak_memory.json (with commit, versions, machine and date).
+Writes bench/results/soak_memory.json (with provenance: commit, versions, machine, date).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
-import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance
 
 TARGET = "--profile fixed --ttfc-ms 50 --chunk-gap-ms 10 --chunks 20 --fault drop=0.01"
-
-
-def provenance() -> dict[str, object]:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    return {
-        "commit": commit.stdout.strip() or None,
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count()},
-        "versions": {name: version(name) for name in ("locust", "websockets", "gevent")}
-        | {"python": platform.python_version()},
-    }
 
 
 def per_minute_minimum_rss(run_dir: Path) -> list[tuple[float, float]]:
@@ -65,7 +52,8 @@ def main() -> None:
                         help="left out of the slope: connecting, caches, the first windows")
     parser.add_argument("--out", type=Path, default=Path("bench/results/soak_memory.json"))
     args = parser.parse_args()
-    origin = provenance()  # before the run: the code measured, not whatever is there after
+    # Before the run: the code measured, not whatever is checked out after it.
+    origin = provenance(["msgspec", "hdrhistogram"])
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = Path(scratch) / "run"
         subprocess.run(
@@ -84,8 +72,7 @@ def main() -> None:
     counts = summary["counts"]
     record = {
         "benchmark": "soak_memory",
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        **origin,
+        "provenance": origin,
         "users": args.users,
         "minutes": args.minutes,
         "target": TARGET,

@@ -34,16 +34,15 @@ import base64
 import json
 import multiprocessing
 import os
-import platform
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import aiohttp
 import jwt
 import psutil
+from provenance import provenance, repeats
 
 from loadtest.target.process import TargetProcess
 
@@ -269,6 +268,7 @@ def main() -> int:
                              "only ever makes a run slower)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     options = parser.parse_args()
+    origin = provenance(["aiohttp", "psutil"])  # the code measured, before the runs
     runs: list[list[dict[str, object]]] = []
     for processes in options.processes:
         shapes = [("trickle", n, options.trickle_gap_ms, 50) for n in options.trickle_connections]
@@ -283,11 +283,16 @@ def main() -> int:
             runs.append(tries)
     result = {
         "schema": "loadtest.bench.target_ceiling/1",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "aiohttp": aiohttp.__version__, "platform": platform.platform()},
+        "provenance": origin,
         "best": [max(tries, key=lambda run: run["chunks_per_server_cpu_s"]) for tries in runs],
+        "spread": [
+            {"mode": tries[0]["mode"], "processes": tries[0]["processes"],
+             "connections": tries[0]["connections"],
+             "chunks_per_s": repeats([run["chunks_per_s"] for run in tries], 0),
+             "chunks_per_server_cpu_s": repeats(
+                 [run["chunks_per_server_cpu_s"] for run in tries], 0)}
+            for tries in runs
+        ],
         "runs": [run for tries in runs for run in tries],
     }
     options.out.parent.mkdir(parents=True, exist_ok=True)
