@@ -7,7 +7,8 @@ CPU 0 and the client on CPU 1:
 1. **plain**: chunks consumed (the blaster's count) and the client's user and system CPU
    seconds (``/proc`` via psutil) over a settled window: the CPU microseconds per chunk, split
    into user space and kernel (socket calls, epoll, the loopback path);
-2. **profiled**: the same under ``cProfile``; every function's own time (``tottime``) is
+2. **profiled**: the same, with ``cProfile`` on during the measured window only (a wrapper
+   of the chat scenario turns it on and off); every function's own time (``tottime``) is
    summed by the part of the stack its file belongs to (``PARTS``), and each part's share of
    the profiled total is applied to the plain run's µs per chunk (cProfile's clock is wall
    time, so a C call's own time includes its system call: shares apply to user + kernel).
@@ -70,9 +71,35 @@ def part_of(file: str, name: str) -> str:
     return OTHER
 
 
-def locust_command(host: str, users: int, run_s: int, out: Path) -> list[str]:
+#: The chat scenario, plus a greenlet that profiles every greenlet of the process (they all run
+#: on the main thread, which ``sys.setprofile`` covers) during the measured window only:
+#: start-up, the ramp and the final report would otherwise count, and the wait for the report
+#: process would show up as CPU.
+PROFILING_LOCUSTFILE = """
+import cProfile
+import gevent
+from locust import events
+from chat import SteadyChat  # noqa: F401  (the scenario's user class)
+
+_profiler = cProfile.Profile()
+
+
+@events.test_start.add_listener
+def _profile_window(**_):
+    def window():
+        gevent.sleep({warmup})
+        _profiler.enable()
+        gevent.sleep({seconds})
+        _profiler.disable()
+        _profiler.dump_stats({path!r})
+
+    gevent.spawn(window)
+"""
+
+
+def locust_command(host: str, users: int, run_s: int, out: Path, locustfile: Path) -> list[str]:
     return [
-        "-m", "locust", "-f", str(REPO / "scenarios" / "chat.py"), "--headless",
+        "-m", "locust", "-f", str(locustfile), "--headless",
         "--host", host, "-u", str(users), "-r", str(users), "-t", f"{run_s}s",
         "--loadtest-out", str(out), "--loadtest-scenario", "chat", "--stop-timeout", "0",
         "--think-time", "0", "--consultation-id", "c-bench",
@@ -83,10 +110,16 @@ def run_once(
     blaster: Blaster, args: argparse.Namespace, out: Path, profile: Path | None
 ) -> dict[str, Any]:
     run_s = int(args.warmup + args.seconds + 2)
-    prefix = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    locustfile = REPO / "scenarios" / "chat.py"
     env = {key: value for key, value in os.environ.items() if not key.startswith("LOADTEST_")}
+    if profile is not None:
+        locustfile = out.parent / "profiled_chat.py"
+        locustfile.write_text(PROFILING_LOCUSTFILE.format(
+            warmup=args.warmup, seconds=args.seconds, path=str(profile)
+        ))  # fmt: skip
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "scenarios"), str(REPO)])
     client = subprocess.Popen(
-        prefix + locust_command(blaster.ws_url, args.users, run_s, out),
+        [sys.executable, *locust_command(blaster.ws_url, args.users, run_s, out, locustfile)],
         cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CPU}),

@@ -1,13 +1,15 @@
-"""Benchmark: frames handled inline in the reader greenlet vs handed through a queue.
+"""Benchmark: frames handled inline where they are read vs handed through a queue.
 
-The transport hands each frame to its handler inside the reader greenlet. The alternative many
+The transport hands each frame to its handler where it was read (a readability callback in the
+gevent hub, for plain TCP). The alternative many
 hand-written clients use is a reader that puts frames on a queue for the user greenlet. This
 measures what that hop costs, per chunk, on the real session code path (parse + stream state
 machine), with the server pre-encoding whole replies so it is never the bottleneck.
 
     .venv/bin/python bench/transport_dispatch.py [--seconds 8] [--connections 50] [--chunks 500]
 
-Writes bench/results/transport_dispatch.json. Sends traffic only to 127.0.0.1, for a bounded time.
+Writes bench/results/transport_dispatch.json (with provenance). Sends traffic only to 127.0.0.1,
+for a bounded time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -27,6 +28,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
 import gevent.queue  # noqa: E402
+from provenance import provenance  # noqa: E402
 
 from loadtest.protocol import (  # noqa: E402
     MessageType,
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("bench/results/transport_dispatch.json"))
     args = parser.parse_args()
+    origin = provenance(["msgspec"])
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(args.chunks)], stdout=subprocess.PIPE, text=True
     )
@@ -155,9 +158,7 @@ def main() -> None:
         server.wait(5)
     record = {
         "benchmark": "transport_dispatch",
-        "command": " ".join(sys.argv),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        "provenance": origin,
         "connections": args.connections,
         "chunks_per_reply": args.chunks,
         "results": results,
