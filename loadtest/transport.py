@@ -3,11 +3,11 @@
 Why not ``websockets.sync``: it costs three file descriptors and a thread per connection and
 fails near 6.7k connections. Why not ``websocket-client``: half the throughput per core. Here
 each connection is one socket read into a reused buffer: on plain TCP by a readability callback
-in the gevent hub while all is usual, else (TLS, a close begun, bytes the protocol must answer)
-by a reader greenlet. Either feeds the protocol, stamps every frame with
-:func:`time.perf_counter` at the moment its bytes were read, and hands it to a
+in the gevent hub while all is usual (pongs the protocol owes are written from there too),
+else (TLS, a close begun, a failure) by a reader greenlet. Either feeds the protocol, stamps
+every frame with :func:`time.perf_counter` at the moment its bytes were read, and hands it to a
 :class:`FrameHandler` *inline*: no queue and, in the hub, no context switch at all per chunk
-(see ``bench/transport_dispatch.py`` and ``bench/compare_baseline.py``). The handler does the
+(see ``bench/hot_path.py`` and ``bench/compare_baseline.py``). The handler does the
 per-chunk work and wakes its user greenlet once per stream.
 
 Opening is timed as the contract says: the name is resolved first (gevent's resolver), so
