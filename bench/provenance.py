@@ -38,11 +38,17 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+#: Tracked files that cannot change what is measured: results (a benchmark run after another
+#: finds the first one's file rewritten) and prose.
+NOT_MEASURED = (":!bench/results", ":!docs", ":!*.md")
+
+
 def commit() -> dict[str, Any]:
-    """The checked-out commit and whether tracked files differ from it (a dirty tree's figure
+    """The checked-out commit and whether tracked files that can change a measurement (code,
+    benchmarks, configuration: not ``NOT_MEASURED``) differ from it (a dirty tree's figure
     belongs to no commit exactly, and says so)."""
     head = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_MEASURED)
     return {"sha": head, "dirty": bool(status) if status is not None else None}
 
 
