@@ -180,6 +180,30 @@ def lever_rows() -> list[list[str]]:
     return rows
 
 
+def hot_path_rows() -> tuple[str, list[list[str]]]:
+    """The per-chunk CPU split of bench/hot_path.py, heaviest part first."""
+    record = load("hot_path")
+    if record is None:
+        return "", []
+    plain = record["plain"]
+    caption = (
+        f"Hot path, CPU per trickle chunk ({plain['us_per_chunk']} µs: "
+        f"{plain['user_us_per_chunk']} user, {plain['kernel_us_per_chunk']} kernel, at "
+        f"{plain['chunks_per_s']} chunks/s and {plain['client_cores_busy']} core; "
+        f"hot_path.json, {when(record)}):"
+    )
+    rows = [
+        [
+            part["part"],
+            f"{part['us_per_chunk']:.2f} µs",
+            f"{part['share']:.1%}",
+            ", ".join(f["function"] for f in part["heaviest"][:2]),
+        ]
+        for part in record["parts"]
+    ]
+    return caption, rows
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(cell or "" for cell in row) + " |" for row in rows]
@@ -194,6 +218,10 @@ def render() -> str:
     if levers:
         lines += ["", "Levers, CPU per frame (median of repeats):", ""]
         lines += table(["lever", "before → after", "from"], levers)
+    caption, hot = hot_path_rows()
+    if hot:
+        lines += ["", caption, ""]
+        lines += table(["part", "per chunk", "share", "heaviest functions"], hot)
     return "\n".join([*lines, "", END])
 
 
