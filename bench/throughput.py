@@ -83,21 +83,21 @@ def run_client(
         stderr=subprocess.PIPE,
         preexec_fn=(lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if pin else None,
     )
+
+    def sample() -> tuple[int, float, float, float]:
+        """Chunks consumed, client and server CPU seconds, and the time, at one instant."""
+        return (
+            blaster.consumed_chunks(),
+            tree_cpu_s(client.pid),
+            tree_cpu_s(blaster.pid),
+            time.perf_counter(),
+        )
+
     try:
         time.sleep(args.warmup)
-        chunks_0, cpu_0, server_0 = (
-            blaster.consumed_chunks(),
-            tree_cpu_s(client.pid),
-            tree_cpu_s(blaster.pid),
-        )
-        wall_0 = time.perf_counter()
+        chunks_0, cpu_0, server_0, wall_0 = sample()
         time.sleep(args.seconds)
-        chunks_1, cpu_1, server_1 = (
-            blaster.consumed_chunks(),
-            tree_cpu_s(client.pid),
-            tree_cpu_s(blaster.pid),
-        )
-        wall_1 = time.perf_counter()
+        chunks_1, cpu_1, server_1, wall_1 = sample()
         if client.poll() is not None:
             raise RuntimeError(f"client exited early ({client.returncode}): {_tail(client)}")
         client.wait(timeout=run_s + 180)
