@@ -47,7 +47,7 @@ class FrameFastPath:
         protocol: the connection's protocol, handshake done (state OPEN).
     """
 
-    __slots__ = ("_passthrough", "_pending", "_protocol")
+    __slots__ = ("_passthrough", "_pending", "_protocol", "_whole_limit")
 
     def __init__(self, protocol: ClientProtocol) -> None:
         self._protocol = protocol
@@ -56,6 +56,8 @@ class FrameFastPath:
         #: Once websockets has been handed a frame it rejects early, or the connection left
         #: OPEN, every byte goes straight to it.
         self._passthrough = protocol.state is not _OPEN or bool(protocol.extensions)
+        #: :meth:`_max_size` outside a fragmented message, where it never changes.
+        self._whole_limit = self._max_size_for(None)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[bytes | Event]:
         """Feed bytes read from the socket; return what they completed, in stream order.
@@ -72,6 +74,19 @@ class FrameFastPath:
             protocol.receive_data(data)
             return protocol.events_received()
         pending = self._pending
+        if not pending:
+            # The usual read: exactly one whole common frame with a one-byte length (the
+            # loop below takes it too, ~0.7 µs slower).
+            length = len(data) - 2
+            if (
+                0 <= length < 126
+                and data[0] == FIN_TEXT
+                and data[1] == length
+                and protocol.current_size is None
+                and protocol.state is _OPEN
+                and (self._whole_limit is None or length <= self._whole_limit)
+            ):
+                return [bytes(data[2:])]
         if pending:
             pending += data
             buffer: bytes | bytearray | memoryview = pending
@@ -97,7 +112,7 @@ class FrameFastPath:
                     break
                 length = int.from_bytes(buffer[position + 2 : position + 10], "big")
                 header = 10
-            limit = self._max_size()
+            limit = self._whole_limit if protocol.current_size is None else self._max_size()
             if limit is not None and length > limit:
                 break  # PayloadTooBig, which websockets raises before reading the payload
             end = position + header + length
@@ -149,9 +164,11 @@ class FrameFastPath:
 
     def _max_size(self) -> int | None:
         """The largest frame payload websockets accepts next (its own rule, in ``parse``)."""
+        return self._max_size_for(self._protocol.current_size)
+
+    def _max_size_for(self, current: int | None) -> int | None:
         protocol = self._protocol
         limit = protocol.max_message_size
-        current = protocol.current_size
         if limit is not None and current is not None:
             limit -= current
         fragment_limit = protocol.max_fragment_size

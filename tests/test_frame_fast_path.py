@@ -19,6 +19,7 @@ import struct
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from websockets.client import ClientProtocol
@@ -183,6 +184,41 @@ class TestSameAsWebsocketsAlone:
     @example(([text(CHUNK)[:-4]], True))  # cut mid-payload, then EOF
     def test_any_stream_split_anywhere(self, case: tuple[list[bytes], bool]) -> None:
         same_as_websockets(*case)
+
+
+@st.composite
+def one_frame_per_read(draw: st.DrawFn) -> tuple[list[bytes], bool]:
+    """The usual read: each piece is exactly one frame, as a chat server's chunks arrive."""
+    return draw(st.lists(frames(), max_size=8)), draw(st.booleans())
+
+
+class TestOneWholeFramePerRead:
+    """The read that is exactly one frame has a shortcut of its own; it too is websockets."""
+
+    @SETTINGS
+    @given(one_frame_per_read())
+    @example(([text(CHUNK), text(CHUNK)], False))
+    @example(([header(0x01, 2) + b"ab", text(CHUNK), header(0x80, 1) + b"c"], False))
+    @example(([text(CHUNK), header(0x88, 2) + b"\x03\xe8", text(CHUNK)], True))
+    @example(([bytes((0x81, 0x85)) + b"\x00" * 9], False))  # masked, same size as unmasked
+    def test_any_sequence_of_whole_frames(self, case: tuple[list[bytes], bool]) -> None:
+        same_as_websockets(*case)
+
+    @pytest.mark.parametrize("max_size", [0, 10, 61, 62, 200])
+    def test_a_frame_over_a_small_limit_fails_as_websockets_fails_it(self, max_size: int) -> None:
+        def run_with_limit(fast: bool) -> tuple[Any, ...]:
+            protocol = ClientProtocol(
+                parse_uri("ws://127.0.0.1/"), state=State.OPEN, max_size=max_size
+            )
+            if fast:
+                items = FrameFastPath(protocol).receive_data(memoryview(bytearray(text(CHUNK))))
+            else:
+                protocol.receive_data(text(CHUNK))
+                items = protocol.events_received()
+            return observe(protocol, items)
+
+        with mock.patch("websockets.frames.secrets.token_bytes", lambda n: b"\x00" * n):
+            assert run_with_limit(True) == run_with_limit(False)
 
 
 class TestWhatTheFastPathTakes:
