@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from loadtest.protocol import (
     MessageType,
     ServerMessage,
+    StreamTracker,
     Violation,
     ViolationKind,
     parse_server_frame,
@@ -143,3 +144,95 @@ class TestDecoderResults:
         )
         assert isinstance(parsed, ServerMessage)
         assert parsed.metadata == {"template_id": "x"}
+
+
+REPLY_IDS = st.sampled_from(["r1", "r2", "", None])
+
+
+@st.composite
+def reply_frames(draw: st.DrawFn) -> bytes:
+    """Frames of replies as servers send them (mostly chunks), with sloppy ones among them."""
+    kind = draw(st.sampled_from(["ai_message_chunk"] * 4 + [k.value for k in MessageType]))
+    body: dict[str, Any] = {"type": kind}
+    reply_id = draw(REPLY_IDS)
+    if reply_id is not None:
+        body[draw(st.sampled_from(["message_id", "messageId"]))] = reply_id
+    if draw(st.booleans()):
+        body["content"] = draw(st.sampled_from(["Hi ", "", "é✓ "]))
+    return json.dumps(body).encode()
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        reply_frames().map(lambda payload: ("frame", payload)),
+        frame_texts().map(lambda text: ("frame", text.encode("utf-8", "surrogatepass"))),
+        st.binary(max_size=20).map(lambda payload: ("frame", payload)),
+        st.sampled_from([("begin", b""), ("abandon", b""), ("fail", b""), ("cancel", b"")]),
+    ),
+    max_size=30,
+)
+
+
+def drive(tracker: StreamTracker, operations: list[tuple[str, bytes]], *, fused: bool) -> list:
+    seen: list[Any] = []
+    for step, (operation, payload) in enumerate(operations):
+        at = float(step)
+        if operation == "frame":
+            if fused:
+                events = tracker.receive_text(payload, at)
+            else:
+                events = tracker.receive(parse_server_frame(payload), at)
+            seen.append(repr(events))
+        elif operation == "begin" and tracker.current is None:
+            tracker.begin(f"u{step}", at)
+        elif operation == "abandon" and tracker.current is not None:
+            seen.append(repr(tracker.abandon("timeout", at)))
+        elif operation == "fail" and tracker.current is not None:
+            seen.append(repr(tracker.fail("connection_lost", at)))
+        elif operation == "cancel":
+            seen.append(repr(tracker.cancel(at)))
+        seen.append(repr(tracker.current))
+    return seen
+
+
+class TestTrackerReceiveText:
+    """``receive_text`` (decode and track a chunk in one step) is ``receive`` of the parse."""
+
+    @SETTINGS
+    @given(OPERATIONS)
+    @example(
+        [
+            ("begin", b""),
+            ("frame", b'{"type":"ai_message_start","message_id":"r1"}'),
+            ("frame", b'{"type":"ai_message_chunk","message_id":"r1","content":"Hi "}'),
+            ("frame", b'{"type":"ai_message_chunk","messageId":"r1","content":"there"}'),
+            ("frame", b'{"type":"ai_message_chunk","message_id":"r2","content":"x"}'),
+            ("frame", b'{"type":"ai_message_chunk","content":"no id"}'),
+            ("frame", b'{"type":"ai_message_complete","message_id":"r1"}'),
+            ("frame", b'{"type":"ai_message_chunk","message_id":"r1","content":"late"}'),
+        ]
+    )
+    @example([("begin", b""), ("frame", b'{"type":"ai_message_chunk","content":"no id"}')])
+    @example(
+        [
+            ("begin", b""),
+            ("frame", b'{"type":"ai_message_start","message_id":"r1"}'),
+            ("frame", b'{"type":"ai_message_complete","message_id":"r1"}'),
+            ("begin", b""),
+            ("frame", b'{"type":"ai_message_chunk","content":"no id, no start"}'),
+        ]
+    )
+    @example(
+        [
+            ("begin", b""),
+            ("frame", b'{"type":"ai_message_start","message_id":"r1"}'),
+            ("abandon", b""),
+            ("begin", b""),
+            ("frame", b'{"type":"ai_message_chunk","message_id":"r1"}'),
+        ]
+    )
+    def test_on_any_sequence_of_frames_and_stream_ends(
+        self, operations: list[tuple[str, bytes]]
+    ) -> None:
+        reference = drive(StreamTracker(), operations, fused=False)
+        assert drive(StreamTracker(), operations, fused=True) == reference

@@ -33,7 +33,6 @@ from loadtest.protocol import (
     Violation,
     ViolationKind,
     encode_message,
-    parse_server_frame,
 )
 from loadtest.session.config import SessionConfig
 from loadtest.session.credentials import UserCredentials, rest_failure_of
@@ -169,7 +168,7 @@ class ConnectionSupervisor:
     def on_text(self, payload: bytes, at: float) -> None:
         if self._closing:
             return  # the user has left: the rest of a cancelled reply is not a violation
-        events = self.tracker.receive(parse_server_frame(payload), at)
+        events = self.tracker.receive_text(payload, at)
         if events:
             self._handle(events)
 
