@@ -11,7 +11,6 @@ when its stream finishes, fails or times out.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from time import perf_counter
 from typing import NoReturn
@@ -21,6 +20,7 @@ import gevent.event
 
 from loadtest.auth import TokenSource
 from loadtest.consultations import create_consultation
+from loadtest.entropy import random_id
 from loadtest.errors import AuthError, TransportError
 from loadtest.protocol import MessageType, Stream, encode_message
 from loadtest.rest import RestClient, RestError
@@ -154,7 +154,7 @@ class ConsultationSession:
         supervisor = self._supervisor
         connection = supervisor.wait_until_connected()
         tracker = supervisor.tracker  # this connection's: a reconnect brings a fresh one
-        message_id = uuid.uuid4().hex
+        message_id = random_id()
         payload = encode_message(
             MessageType.USER_MESSAGE, message_id, content, id_key=self.config.id_key
         )

@@ -11,12 +11,12 @@ connection's heartbeat. ``bench/idle_capacity.py`` measures the difference.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from time import perf_counter
 
 import gevent
 
+from loadtest.entropy import random_id
 from loadtest.protocol import MessageType
 from loadtest.session.observer import SessionObserver
 from loadtest.transport import WebSocketConnection
@@ -128,7 +128,7 @@ class Heartbeat:
     def _ping(self) -> None:
         if self._stopped or not self._connection.is_open:
             return
-        ping_id = uuid.uuid4().hex
+        ping_id = random_id()
         # Outstanding before it is written: its pong may be read before send returns.
         self._ping_id = ping_id
         self._sent_at = sent = perf_counter()

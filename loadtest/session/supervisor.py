@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import uuid
 from collections.abc import Callable
 from time import perf_counter
 
 import gevent
 import gevent.event
 
+from loadtest.entropy import random_id
 from loadtest.errors import AuthError, HandshakeError, TransportError
 from loadtest.protocol import (
     ErrorFrame,
@@ -220,7 +220,7 @@ class ConnectionSupervisor:
                 if self._heartbeat is not None:
                     self._heartbeat.pong(event.message_id, event.at)
             elif isinstance(event, PingReceived):
-                self.send_quietly(MessageType.PONG, event.message_id or uuid.uuid4().hex)
+                self.send_quietly(MessageType.PONG, event.message_id or random_id())
             elif isinstance(event, TemplateCreated):
                 observer.template_created()
             elif isinstance(event, ErrorFrame):
