@@ -29,8 +29,15 @@ tells an upgrade of websockets that broke it.
 
 from __future__ import annotations
 
+import struct
+
 from websockets.client import ClientProtocol
 from websockets.protocol import Event, State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
 
 #: First header byte of the common frame: FIN, no reserved bits, opcode 1 (text).
 FIN_TEXT = 0x81
@@ -193,3 +200,27 @@ class FrameFastPath:
             length = int.from_bytes(buffer[position + 2 : position + 10], "big")
         limit = self._max_size()
         return limit is not None and length > limit
+
+
+def can_send_directly(protocol: ClientProtocol) -> bool:
+    """Whether a text frame may be built by :func:`client_text_frame` instead of websockets:
+    open, no fragmented send in progress, no extension rewriting frames."""
+    return (
+        protocol.state is _OPEN
+        and not protocol.expect_continuation_frame
+        and not protocol.extensions
+    )
+
+
+def client_text_frame(payload: bytes, mask: bytes) -> bytes:
+    """The bytes websockets' ``Frame(TEXT, payload).serialize(mask=True)`` makes with this
+    masking key (``tests/test_frame_fast_path.py``), without a ``Frame`` object, its checks
+    and ``secrets.token_bytes`` (a system call per frame)."""
+    length = len(payload)
+    if length < 126:
+        head = bytes((FIN_TEXT, 0x80 | length))
+    elif length < 65536:
+        head = struct.pack("!BBH", FIN_TEXT, 0xFE, length)
+    else:
+        head = struct.pack("!BBQ", FIN_TEXT, 0xFF, length)
+    return head + mask + apply_mask(payload, mask)

@@ -52,8 +52,9 @@ from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
 from loadtest import __version__
+from loadtest.entropy import mask_key
 from loadtest.errors import HandshakeError, TransportError, UsageError
-from loadtest.frame_fast_path import FrameFastPath
+from loadtest.frame_fast_path import FrameFastPath, can_send_directly, client_text_frame
 from loadtest.protocol import Violation, ViolationKind
 
 #: Close code the protocol reports when the TCP connection ended without a close frame.
@@ -422,17 +423,36 @@ class WebSocketConnection:
         if gevent.getcurrent() is self._hub:
             return self._send_from_hub(payload)
         with self._write_lock:
-            if self._protocol.state is not State.OPEN:
-                raise TransportError("connection is not open")
-            self._protocol.send_text(payload)
-            writes = self._protocol.data_to_send()
+            data = self._text_frame(payload)
             sent_at = perf_counter()
             try:
-                for data in writes:
-                    self._sock.sendall(data)
+                if self._watcher is not None:  # plain TCP: write what the kernel takes now
+                    try:
+                        sent = self._sock._sock.send(data)
+                    except BlockingIOError:
+                        sent = 0
+                    if sent == len(data):
+                        return sent_at
+                    data = memoryview(data)[sent:]
+                self._sock.sendall(data)  # waits for room (and is what TLS needs)
             except OSError as exc:
                 raise TransportError(f"send failed: {type(exc).__name__}") from None
         return sent_at
+
+    def _text_frame(self, payload: bytes) -> bytes:
+        """The bytes of one text frame, built here in the usual case (a ``getrandom`` call
+        and ~5 µs of websockets' framing fewer per message), else by websockets.
+
+        Raises:
+            TransportError: the connection is not open.
+        """
+        protocol = self._protocol
+        if can_send_directly(protocol):
+            return client_text_frame(payload, mask_key())
+        if protocol.state is not State.OPEN:
+            raise TransportError("connection is not open")
+        protocol.send_text(payload)
+        return b"".join(protocol.data_to_send())
 
     def _send_from_hub(self, payload: bytes) -> float:
         """Send a frame from the hub without blocking it (see :meth:`_write_from_hub`); on
@@ -442,8 +462,7 @@ class WebSocketConnection:
         if self._watcher is None:
             gevent.spawn(self._send_quietly, payload)
             return perf_counter()
-        self._protocol.send_text(payload)
-        data = b"".join(self._protocol.data_to_send())
+        data = self._text_frame(payload)
         sent_at = perf_counter()
         try:
             self._write_from_hub(data)

@@ -27,7 +27,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from loadtest.frame_fast_path import FrameFastPath
+from loadtest.frame_fast_path import FrameFastPath, can_send_directly, client_text_frame
 
 MAX_SIZE = 300  # small, so "over the limit" is cheap to generate
 SETTINGS = settings(max_examples=700, deadline=None)
@@ -238,3 +238,28 @@ class TestWhatTheFastPathTakes:
         frame = text(CHUNK)
         assert path.receive_data(frame[:5]) == []
         assert path.receive_data(frame[5:]) == [CHUNK]
+
+
+class TestClientTextFrames:
+    """Frames we send ourselves are the bytes websockets would have sent."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.binary(max_size=300)
+        | st.sampled_from([b"x" * 125, b"x" * 126, b"x" * 65535, b"x" * 65536]),
+        st.binary(min_size=4, max_size=4),
+    )
+    def test_same_bytes_as_websockets_with_the_same_key(self, payload: bytes, key: bytes) -> None:
+        with mock.patch("websockets.frames.secrets.token_bytes", lambda n: key):
+            expected = Frame(Opcode.TEXT, payload).serialize(mask=True, extensions=[])
+        assert client_text_frame(payload, key) == expected
+
+    def test_only_an_open_connection_without_extensions_or_a_fragmented_send(self) -> None:
+        protocol = open_protocol()
+        assert can_send_directly(protocol)
+        protocol.send_text(b"part", fin=False)
+        assert not can_send_directly(protocol)
+        protocol.send_continuation(b"end", fin=True)
+        assert can_send_directly(protocol)
+        protocol.send_close()
+        assert not can_send_directly(protocol)
