@@ -66,6 +66,7 @@ READ_BUFFER_BYTES = 16384
 #: would otherwise hold 10,000 buffers.
 _SHARED_READ_BUFFER = bytearray(READ_BUFFER_BYTES)
 _SHARED_READ_VIEW = memoryview(_SHARED_READ_BUFFER)
+_OPEN = State.OPEN
 USER_AGENT = f"loadtest/{__version__}"
 _END_OF_HEAD = b"\r\n\r\n"
 
@@ -581,10 +582,12 @@ class WebSocketConnection:
         try:
             if received:
                 events = self._frames.receive_data(_SHARED_READ_VIEW[:received])
-                if events:
+                if len(events) == 1 and type(events[0]) is bytes:  # one chunk: most reads
+                    self._handler.on_text(events[0], at)
+                elif events:
                     self._dispatch(events, at)
                 protocol = self._protocol
-                if protocol.parser_exc is None and protocol.state is State.OPEN:
+                if protocol.parser_exc is None and protocol.state is _OPEN:
                     if not protocol.writes:
                         return
                     # An answer the protocol owes while open (a pong to the server's ping):

@@ -199,3 +199,50 @@ def test_a_nan_mid_way_leaves_what_was_recorded_consistent() -> None:
         histogram.record_many_ms([1.0, 2.0, float("nan"), 3.0])
     assert histogram.count == 2 == sum(histogram.hdr.counts)
     assert histogram.summary_ms()["max"] == pytest.approx(2.0, abs=0.002)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.floats(allow_nan=False, allow_infinity=True)
+            | st.floats(min_value=-1.0, max_value=10.0, allow_nan=False)
+            | st.sampled_from([0.0, 0.0005, 0.0015, 3_600_000.0, 3_600_000.0005]),
+            max_size=20,
+        ),
+        max_size=5,
+    )
+)
+def test_values_counted_when_read_are_those_counted_one_by_one(batches: list[list[float]]) -> None:
+    """Recording keeps values and counts them on the next read, all at once: the counters,
+    totals, extremes and out-of-range count are those of counting each value as it came."""
+    deferred, immediate = LatencyHistogram(), LatencyHistogram()
+    for batch in batches:
+        deferred.record_many_ms(batch)
+        immediate._record_now(batch)
+    assert list(deferred.hdr.counts) == list(immediate.hdr.counts)
+    assert deferred.out_of_range == immediate.out_of_range
+    assert deferred.summary_ms() == immediate.summary_ms()
+
+
+def test_every_read_sees_what_was_recorded_before_it() -> None:
+    def recorded() -> LatencyHistogram:
+        histogram = LatencyHistogram()
+        histogram.record_many_ms([1.0, 2.0, 5_000_000.0])
+        histogram.record_ms(3.0)
+        return histogram
+
+    assert recorded().count == 4
+    assert len(recorded()) == 4
+    assert recorded().out_of_range == 1
+    assert recorded().summary_ms()["max"] == pytest.approx(3_600_000.0, rel=0.001)
+    assert recorded().values_at_percentiles_ms([50.0]) == [pytest.approx(2.0, abs=0.002)]
+    assert recorded().value_at_percentile_ms(50.0) == pytest.approx(2.0, abs=0.002)
+    assert LatencyHistogram.decode(recorded().encode()).count == 4
+    assert recorded().copy().count == 4
+    merged = LatencyHistogram()
+    merged.merge(recorded())
+    assert (merged.count, merged.out_of_range) == (4, 1)
+    into = recorded()
+    into.add_blob(recorded().to_hdr_blob())
+    assert into.count == 8
