@@ -19,7 +19,6 @@ missing or non-string id, odd field types, NaN, broken UTF-8) falls back to the 
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import time
@@ -29,6 +28,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 import msgspec
+
+from loadtest.utc import utc_date_time
 
 
 class MessageType(StrEnum):
@@ -228,15 +229,8 @@ def utc_timestamp(now: datetime | None = None) -> str:
     """ISO 8601 in UTC with milliseconds and a ``Z``, as the guide's examples write it."""
     if now is not None:
         return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    # One per message sent: the date and time of day change once a second, so they are
-    # formatted once a second (strftime cost ~2 µs a message).
     second, micros = divmod(round(time.time() * 1_000_000), 1_000_000)
-    return f"{_utc_second(second)}{micros // 1000:03d}Z"
-
-
-@functools.lru_cache(maxsize=4)
-def _utc_second(second: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+    return f"{utc_date_time(second)}.{micros // 1000:03d}Z"
 
 
 _JSON_ENCODER: Final = msgspec.json.Encoder()

@@ -107,7 +107,8 @@ class StreamRowWriter:
         outcome = row.get("outcome")
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
-        self._pending.append([_format(kind, row.get(c)) for c, kind in COLUMN_TYPES.items()])
+        get = row.get
+        self._pending.append([format_cell(get(column)) for column, format_cell in _CELLS])
 
     def flush(self) -> None:
         """Append the buffered rows and flush them to the operating system."""
@@ -148,18 +149,39 @@ class StreamRowWriter:
         self.close()
 
 
-def _format(kind: str, value: Any) -> str:
+def _format_str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _format_int(value: Any) -> str:
+    return "" if value is None or value == "" else str(int(value))
+
+
+def _format_ms(value: Any) -> str:
+    return "" if value is None or value == "" else f"{float(value):.3f}"
+
+
+def _format_bool(value: Any) -> str:
     if value is None or value == "":
         return ""
-    if kind == "ms":
-        return f"{float(value):.3f}"
-    if kind == "int":
-        return str(int(value))
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "utc":
-        return _format_utc(value)
-    return str(value)
+    return "true" if value else "false"
+
+
+def _format_utc_cell(value: Any) -> str:
+    return "" if value is None or value == "" else _format_utc(value)
+
+
+_FORMAT_BY_KIND: dict[str, Callable[[Any], str]] = {
+    "str": _format_str,
+    "int": _format_int,
+    "ms": _format_ms,
+    "bool": _format_bool,
+    "utc": _format_utc_cell,
+}
+#: Each column with its cell formatter, in file order: one call per cell, no dispatch by kind.
+_CELLS: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
+    (column, _FORMAT_BY_KIND[kind]) for column, kind in COLUMN_TYPES.items()
+)
 
 
 def _format_utc(value: Any) -> str:
