@@ -102,6 +102,10 @@ class FrameFastPath:
         size = len(buffer)
         position = 0
         out: list[bytes | Event] = []
+        # Both change only when websockets takes a frame (below) or we send a close (between
+        # calls): read once per call, not per frame.
+        unfragmented = protocol.current_size is None
+        takeable = unfragmented and protocol.state is _OPEN
         while size - position >= 2:
             head1 = buffer[position]
             head2 = buffer[position + 1]
@@ -119,13 +123,13 @@ class FrameFastPath:
                     break
                 length = int.from_bytes(buffer[position + 2 : position + 10], "big")
                 header = 10
-            limit = self._whole_limit if protocol.current_size is None else self._max_size()
+            limit = self._whole_limit if unfragmented else self._max_size()
             if limit is not None and length > limit:
                 break  # PayloadTooBig, which websockets raises before reading the payload
             end = position + header + length
             if end > size:
                 break  # incomplete: wait for the rest
-            if head1 == FIN_TEXT and protocol.current_size is None and protocol.state is _OPEN:
+            if head1 == FIN_TEXT and takeable:
                 out.append(bytes(buffer[position + header : end]))
             else:
                 protocol.receive_data(buffer[position:end])
@@ -134,6 +138,8 @@ class FrameFastPath:
                     position = end
                     self._passthrough = True
                     break
+                unfragmented = protocol.current_size is None
+                takeable = unfragmented
             position = end
         else:
             # Fewer than two bytes left: a header still to come.

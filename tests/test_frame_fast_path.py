@@ -221,6 +221,36 @@ class TestOneWholeFramePerRead:
             assert run_with_limit(True) == run_with_limit(False)
 
 
+class TestAfterWeSentAClose:
+    """Once we have begun closing, frames are websockets' (it decides what CLOSING accepts)."""
+
+    @SETTINGS
+    @given(st.lists(frames(), max_size=6), st.integers(0, 6))
+    @example([text(CHUNK), text(CHUNK), header(0x88, 2) + b"\x03\xe8"], 1)
+    def test_frames_after_our_close_are_handled_as_websockets_handles_them(
+        self, pieces: list[bytes], close_after: int
+    ) -> None:
+        def run_closing(fast: bool) -> list[tuple[Any, ...]]:
+            protocol = open_protocol()
+            path = FrameFastPath(protocol)
+            seen = []
+            for index, piece in enumerate(pieces):
+                if index == close_after and protocol.state is State.OPEN:
+                    protocol.send_close(1000)
+                if protocol.reader.eof:
+                    break
+                if fast:
+                    items = path.receive_data(memoryview(bytearray(piece)))
+                else:
+                    protocol.receive_data(piece)
+                    items = protocol.events_received()
+                seen.append(observe(protocol, items))
+            return seen
+
+        with mock.patch("websockets.frames.secrets.token_bytes", lambda n: b"\x00" * n):
+            assert run_closing(True) == run_closing(False)
+
+
 class TestWhatTheFastPathTakes:
     def test_common_frames_become_payloads(self) -> None:
         path = FrameFastPath(open_protocol())
