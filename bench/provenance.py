@@ -74,6 +74,37 @@ def library_versions(names: Iterable[str]) -> dict[str, str | None]:
     return versions
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(all, stolen) CPU time of every core so far, in ticks (``/proc/stat``), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if fields[:1] != ["cpu"] or len(fields) < 9:
+        return None
+    ticks = [int(value) for value in fields[1:]]
+    # guest and guest_nice (fields 9, 10) are already counted in user and nice.
+    return sum(ticks[:8]), ticks[7]
+
+
+_TICKS_AT_IMPORT = _cpu_ticks()
+_IMPORTED_AT = time.monotonic()
+
+
+def stolen_share() -> dict[str, Any] | None:
+    """How much CPU time the hypervisor took from this machine since the benchmark started
+    (this module's import) until now: ``steal`` of ``/proc/stat``, as a share of all CPU
+    time. On a shared virtual machine it is what moves figures from one hour to the next
+    (timers firing late, a core lost mid-window); None where the kernel does not say."""
+    now = _cpu_ticks()
+    if now is None or _TICKS_AT_IMPORT is None or now[0] <= _TICKS_AT_IMPORT[0]:
+        return None
+    return {
+        "since_start_s": round(time.monotonic() - _IMPORTED_AT, 1),
+        "share": round((now[1] - _TICKS_AT_IMPORT[1]) / (now[0] - _TICKS_AT_IMPORT[0]), 4),
+    }
+
+
 def machine() -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))
@@ -88,6 +119,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": usable,
         "load_average_at_start": load,
+        "cpu_time_stolen": stolen_share(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
