@@ -42,7 +42,7 @@ from typing import Any
 import pandas as pd
 import psutil
 from compare_baseline import tree_cpu_s
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 
 from loadtest.metrics.histogram import LatencyHistogram
 from loadtest.metrics.stream_rows import read_stream_rows
@@ -225,8 +225,7 @@ def main() -> int:
         step_figures([run for run in runs if run["users"] == users]) for users in args.users
     ]
     record["runs"] = runs
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     for step in record["steps"]:
         print(json.dumps(step))
     print(f"wrote {args.out}")

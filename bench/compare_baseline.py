@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 
 from loadtest.target.process import TargetProcess
 
@@ -223,8 +223,7 @@ def main() -> int:
         "target_ratio": TARGET_RATIO,
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     median = record["ratio_ours_to_baseline"]["median"]
     print(
         f"ours / baseline chunks per client CPU-second: {median:.2f}x median over "

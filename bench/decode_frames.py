@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 
 from loadtest.protocol import (
     _SERVER_TYPE_BY_NAME,
@@ -189,8 +189,7 @@ def main() -> int:
             name: round(before / figure["median"], 2) for name, figure in figures.items()
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     for name, figure in figures.items():
         print(
             f"{name:15s} {figure['median']:7.0f} ns/frame  (min {figure['min']:.0f}, "

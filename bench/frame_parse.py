@@ -18,13 +18,12 @@ Writes bench/results/frame_parse.json (with provenance). No network.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 from websockets.client import ClientProtocol
 from websockets.protocol import State
 from websockets.uri import parse_uri
@@ -126,8 +125,7 @@ def main() -> int:
         },
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     print(f"wrote {args.out}")
     return 0
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import psutil
 from blaster import Blaster
-from provenance import provenance
+from provenance import provenance, write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hot_path.json"
 REPO = Path(__file__).resolve().parents[1]
@@ -227,8 +227,7 @@ def main() -> int:
         for part, share in sorted(shares.items(), key=lambda item: -item[1])
     ]
     record.update(plain=plain, profiled=profiled, parts=parts)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     print(f"{plain['us_per_chunk']} µs per chunk: {plain['user_us_per_chunk']} user, "
           f"{plain['kernel_us_per_chunk']} kernel ({plain['chunks_per_s']} chunks/s, "
           f"{plain['client_cores_busy']} core)")  # fmt: skip

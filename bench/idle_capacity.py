@@ -337,7 +337,7 @@ def main() -> None:
               f"holding {fits} instead", file=sys.stderr)  # fmt: skip
         args.connections = min(args.connections, fits)
 
-    from provenance import provenance, repeats
+    from provenance import provenance, repeats, write_result
 
     from loadtest.target.process import TargetProcess
 
@@ -386,8 +386,7 @@ def main() -> None:
         "pongs_missed_at_full_count": [r["at_full_count"]["pongs_missed"] for r in runs],
         "repeats": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     print(json.dumps({k: v for k, v in record.items() if k != "repeats"}, indent=2))
 
 

@@ -12,6 +12,7 @@ must never change what is measured.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -119,7 +120,6 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": usable,
         "load_average_at_start": load,
-        "cpu_time_stolen": stolen_share(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -140,6 +140,14 @@ def provenance(libraries: Iterable[str] = ()) -> dict[str, Any]:
         "machine": machine(),
         "libraries": library_versions(names),
     }
+
+
+def write_result(path: Path, record: dict[str, Any]) -> None:
+    """Write a result file, its provenance completed with what is known only at the end: the
+    CPU time stolen from the machine while the benchmark ran (:func:`stolen_share`)."""
+    record["provenance"]["machine"]["cpu_time_stolen"] = stolen_share()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def repeats(values: Sequence[float], digits: int = 3) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 
 START = 1_800_000_000.0
 
@@ -108,8 +108,7 @@ def main() -> None:
         "report_s": repeats(seconds, 2),
         "report_peak_rss_mb": round(max(r[1] for r in runs), 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     print(json.dumps(record, indent=2))
 
 

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from provenance import provenance
+from provenance import provenance, write_result
 
 TARGET = "--profile fixed --ttfc-ms 50 --chunk-gap-ms 10 --chunks 20 --fault drop=0.01"
 
@@ -90,8 +90,7 @@ def main() -> None:
         "pings_sent": counts["pings_sent"],
         "generator_saturated": summary["generator"]["saturated"],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     print(json.dumps({k: v for k, v in record.items() if k != "per_minute_min_rss_mb"}, indent=2))
 
 

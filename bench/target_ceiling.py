@@ -42,7 +42,7 @@ from pathlib import Path
 
 import jwt
 import psutil
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 
 from loadtest.target.process import TargetProcess
 
@@ -295,8 +295,7 @@ def main() -> int:
         ],
         "runs": [run for tries in runs for run in tries],
     }
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(options.out, result)
     print(f"wrote {options.out}")
     return 0
 

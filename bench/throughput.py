@@ -49,7 +49,7 @@ from typing import Any
 
 from blaster import Blaster, Mode
 from compare_baseline import tree_cpu_s
-from provenance import provenance, repeats
+from provenance import provenance, repeats, write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "throughput.json"
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -242,8 +242,7 @@ def main() -> int:
                 ),
                 "runs": runs,
             }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(args.out, record)
     for part in ("trickle", "burst", "workers"):
         if part in record:
             shown = {k: v for k, v in record[part].items() if k != "runs"}
