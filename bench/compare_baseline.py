@@ -54,19 +54,25 @@ TARGET_RATIO = 2.0
 
 def tree_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process and all its living descendants."""
+    return sum(tree_cpu_times(pid))
+
+
+def tree_cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and all its living descendants."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
+        return 0.0, 0.0
+    user = system = 0.0
     for process in processes:
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        user += times.user
+        system += times.system
+    return user, system
 
 
 def client_command(
@@ -103,10 +109,10 @@ def measure(
     )
     try:
         time.sleep(args.warmup)
-        chunks_0, cpu_0 = target.stats()["chunks_sent"], tree_cpu_s(client.pid)
+        chunks_0, (user_0, system_0) = target.stats()["chunks_sent"], tree_cpu_times(client.pid)
         server_0, wall_0 = tree_cpu_s(target.pid or 0), time.perf_counter()
         time.sleep(args.seconds)
-        chunks_1, cpu_1 = target.stats()["chunks_sent"], tree_cpu_s(client.pid)
+        chunks_1, (user_1, system_1) = target.stats()["chunks_sent"], tree_cpu_times(client.pid)
         server_1, wall_1 = tree_cpu_s(target.pid or 0), time.perf_counter()
         if client.poll() is not None:
             raise RuntimeError(
@@ -118,7 +124,9 @@ def measure(
         if client.poll() is None:
             client.kill()
             client.wait()
-    chunks, cpu, wall = chunks_1 - chunks_0, cpu_1 - cpu_0, wall_1 - wall_0
+    chunks, wall = chunks_1 - chunks_0, wall_1 - wall_0
+    user, system = user_1 - user_0, system_1 - system_0
+    cpu = user + system
     if client.returncode not in (0, 1):  # locust exits 1 when a request failed
         raise RuntimeError(
             f"{kind} client failed ({client.returncode}): {stderr.decode(errors='replace')[-600:]}"
@@ -132,6 +140,8 @@ def measure(
         "server_cores_busy": round((server_1 - server_0) / wall, 3),
         "chunks_per_s": round(chunks / wall),
         "chunks_per_client_cpu_s": round(chunks / cpu) if cpu else None,
+        "client_user_us_per_chunk": round(user / chunks * 1e6, 2) if chunks else None,
+        "client_system_us_per_chunk": round(system / chunks * 1e6, 2) if chunks else None,
         "run_wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -186,6 +196,9 @@ def main() -> int:
                 runs.append(run)
                 print(json.dumps(run), flush=True)
 
+    def per_chunk(kind: str, part: str) -> list[float]:
+        return [run[f"client_{part}_us_per_chunk"] for run in runs if run["client"] == kind]
+
     def figures(kind: str) -> list[float]:
         return [run["chunks_per_client_cpu_s"] for run in runs if run["client"] == kind]
 
@@ -218,6 +231,10 @@ def main() -> int:
         "chunks_per_client_cpu_s": {
             "ours": repeats(figures("ours"), 0),
             "baseline": repeats(figures("baseline"), 0),
+        },
+        "client_us_per_chunk": {
+            kind: {part: repeats(per_chunk(kind, part), 2) for part in ("user", "system")}
+            for kind in ("ours", "baseline")
         },
         "ratio_ours_to_baseline": repeats(ratios),
         "target_ratio": TARGET_RATIO,
