@@ -287,6 +287,27 @@ class TestSendingFromTheHub:
             connection.abort()
 
 
+class TestSendingFromAGreenlet:
+    """A user's message is written by its own greenlet, straight to the socket when it fits."""
+
+    def test_a_frame_the_kernel_cannot_take_at_once_is_written_whole_when_the_server_reads(
+        self,
+    ) -> None:
+        with RawServer("paused") as server:
+            connection = WebSocketConnection.open(server.ws_url(), Frames(), AUTH)
+            connection._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            big = b'"' + b"y" * 2_000_000 + b'"'
+            sending = gevent.spawn(connection.send_text, big)
+            gevent.sleep(0.05)
+            assert not sending.ready()  # waits for room, blocking only its own greenlet
+            server.reading.set()
+            sending.get(timeout=10)
+            connection.send_text(b'"after"')
+            _wait_for(lambda: len(server.frames) == 2)
+            assert [frame.data for frame in server.frames] == [big, b'"after"']
+            connection.abort()
+
+
 def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
