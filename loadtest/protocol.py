@@ -297,6 +297,18 @@ class Stream:
     def finished(self) -> bool:
         return self.outcome is not None
 
+    def add_chunk(self, at: float, content: str | None) -> None:
+        """Count one chunk of this reply, read at ``at``: the first, or a gap after the last."""
+        last = self.last_chunk_at
+        if last is None:
+            self.first_chunk_at = at
+        else:
+            self.gaps.append(at - last)
+        self.last_chunk_at = at
+        self.chunks += 1
+        if content:
+            self.characters += len(content)
+
     @property
     def ttfs_ms(self) -> float | None:
         """``user_message`` sent → ``ai_message_start`` received."""
@@ -470,16 +482,7 @@ class StreamTracker:
                 and message_id == reply_id
                 and message_id != self._last_finished_reply_id
             ):
-                last = stream.last_chunk_at
-                if last is None:
-                    stream.first_chunk_at = at
-                else:
-                    stream.gaps.append(at - last)
-                stream.last_chunk_at = at
-                stream.chunks += 1
-                content = wire.content
-                if content:
-                    stream.characters += len(content)
+                stream.add_chunk(at, wire.content)
                 return NOTHING
         return self.receive(_message_of(wire, payload), at)
 
@@ -541,15 +544,7 @@ class StreamTracker:
             events = (Violation(ViolationKind.CHUNK_BEFORE_START, str(frame.message_id)),)
         elif frame.message_id is not None and frame.message_id != reply_id:
             return (Violation(ViolationKind.CROSS_TALK, f"{frame.message_id} during {reply_id}"),)
-        last = stream.last_chunk_at
-        if last is None:
-            stream.first_chunk_at = at
-        else:
-            stream.gaps.append(at - last)
-        stream.last_chunk_at = at
-        stream.chunks += 1
-        if frame.content:
-            stream.characters += len(frame.content)
+        stream.add_chunk(at, frame.content)
         return events
 
     def _complete(
