@@ -1,4 +1,4 @@
-"""A fast path for the common server frame, beside websockets' Sans-I/O parser. No I/O.
+"""A fast path for the common frame each way, beside websockets' Sans-I/O protocol. No I/O.
 
 Nearly every frame a chat server sends is one small, final, unmasked text frame (a chunk).
 Parsing it through ``ClientProtocol.receive_data`` costs ~2.8 µs (a bytearray buffer, nested
@@ -7,8 +7,13 @@ and slicing the payload costs ~0.4 µs (``bench/frame_parse.py``). Everything el
 frame that is not that one shape, still goes through websockets, which keeps the handshake,
 control frames, fragmentation, close, limits and every error.
 
-How the two stay exactly equivalent (``tests/test_frame_fast_path.py`` checks it on arbitrary
-byte streams split at arbitrary points):
+The other way, a message we send is one masked text frame: :func:`client_text_frame` builds
+the bytes websockets would (given the same masking key) while the connection is open, with no
+extension and no fragmented send in progress (:func:`can_send_directly`); otherwise websockets
+frames it.
+
+How the receiving side stays exactly equivalent (``tests/test_frame_fast_path.py`` checks it
+on arbitrary byte streams split at arbitrary points):
 
 - websockets only ever receives **whole frames** from here, so between two calls its parser is
   always at a frame boundary, and a frame taken here is one it would have turned into a
