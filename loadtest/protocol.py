@@ -126,6 +126,10 @@ class _WireFrame(msgspec.Struct):
 
 
 _WIRE_DECODER: Final = msgspec.json.Decoder(_WireFrame)
+#: What the wire decoder raises on a frame it does not take (the reference parser judges it):
+#: DecodeError covers ValidationError (a shape it does not take); UnicodeEncodeError is a str
+#: payload with a lone surrogate, which json.loads accepts and msgspec cannot.
+_NOT_FOR_THE_DECODER: Final = (msgspec.DecodeError, UnicodeEncodeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +162,7 @@ def parse_server_frame(payload: bytes | str) -> ServerMessage | Violation:
     """
     try:
         wire = _WIRE_DECODER.decode(payload)
-    except (msgspec.DecodeError, UnicodeEncodeError):
-        # DecodeError covers ValidationError (a shape it does not take); UnicodeEncodeError is
-        # a str payload with a lone surrogate, which json.loads accepts and msgspec cannot.
+    except _NOT_FOR_THE_DECODER:
         return parse_server_frame_reference(payload)
     return _message_of(wire, payload)
 
@@ -463,7 +465,7 @@ class StreamTracker:
         """
         try:
             wire = _WIRE_DECODER.decode(payload)
-        except (msgspec.DecodeError, UnicodeEncodeError):
+        except _NOT_FOR_THE_DECODER:
             return self.receive(parse_server_frame_reference(payload), at)
         stream = self.current
         if (

@@ -582,9 +582,7 @@ class WebSocketConnection:
         try:
             if received:
                 events = self._frames.receive_data(_SHARED_READ_VIEW[:received])
-                if len(events) == 1 and type(events[0]) is bytes:  # one chunk: most reads
-                    self._handler.on_text(events[0], at)
-                elif events:
+                if events:
                     self._dispatch(events, at)
                 protocol = self._protocol
                 if protocol.parser_exc is None and protocol.state is _OPEN:
