@@ -85,6 +85,20 @@ class TestRunAgainstTheEmbeddedTarget:
         assert run["target"].startswith("http://127.0.0.1:")
         assert run["ended_utc"] is not None
 
+    def test_the_steady_state_starts_after_the_ramps_slow_connects(self, tmp_path: Path) -> None:
+        out = tmp_path / "run"
+        done = loadtest("run", "-u", "4", "-r", "8", "-t", "5s", "--out", str(out),
+                        "--target-args", "--fault slow_handshake=1:1500",
+                        "--", "--think-time", "0.1")
+        assert done.returncode == 0, done.stderr
+        load = json.loads((out / "run.json").read_text())["load"]
+        assert load["ramp_connected_s"] >= load["spawning_complete_s"] + 1.4
+        summary = summary_of(out)
+        assert summary["steady_state"]["from_s"] >= load["ramp_connected_s"]
+        assert summary["metrics_all"]["connect_ms"]["count"] == 4
+        assert summary["metrics"]["connect_ms"]["count"] == 0
+        assert summary["metrics"]["ttfc_ms"]["count"] > 0
+
     def test_secrets_never_reach_the_run_directory(self, tmp_path: Path) -> None:
         out = tmp_path / "run"
         secret, key = "s3cret-jwt-signing-key-0123456789abcdef", "api-key-9f8e7d6c"

@@ -70,6 +70,10 @@ def test_master_and_two_workers_write_one_run_directory(tmp_path: Path) -> None:
     assert len(rows) == counts["streams_started"]
     assert len({row["worker"] for row in rows}) == 2
     assert summary["metrics_all"]["ttfc_ms"]["count"] == counts["streams_completed"]
+    # The steady state starts once both workers' users had connected.
+    load = json.loads((out / "run.json").read_text())["load"]
+    assert load["ramp_connected_s"] >= load["spawning_complete_s"]
+    assert summary["steady_state"]["from_s"] >= load["ramp_connected_s"]
 
 
 def test_a_worker_that_quits_on_sigterm_ships_what_it_measured_first(tmp_path: Path) -> None:

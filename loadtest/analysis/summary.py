@@ -6,7 +6,8 @@ rows, events); :func:`build_summary` turns them into the contract's summary, and
 the moment it runs, so ``loadtest report`` years later gives the same bytes.
 
 Steady state: the headline ``metrics`` leave out the ramp (until Locust reported spawning
-complete) and ``--warmup`` after it; ``metrics_all`` keeps the whole run; ``steady_state``
+complete and the ramp's users had each made their first connection attempt) and ``--warmup``
+after it; ``metrics_all`` keeps the whole run; ``steady_state``
 names the span. Counts always cover the whole run (a CI job asking "did anything fail?"
 means the whole run).
 """
@@ -58,6 +59,9 @@ class RunFacts:
             run.get("ended_utc")
         )
         self.spawned_s: float | None = _number(load.get("spawning_complete_s"))
+        #: When the ramp's users had all made their first connection attempt (runs written
+        #: before this key existed: spawning complete alone).
+        self.ramp_connected_s: float | None = _number(load.get("ramp_connected_s"))
         self.warmup_s = float(load.get("warmup_s") or 0.0)
         self.outcome: Mapping[str, Any] = run.get("outcome") or {}
 
@@ -85,7 +89,10 @@ def read_run_dir(
         facts.warmup_s = warmup_s
     started = facts.started_s if facts.started_s is not None else 0.0
     stopped = facts.stopped_s if facts.stopped_s is not None else float("inf")
-    steady_from = (facts.spawned_s if facts.spawned_s is not None else started) + facts.warmup_s
+    ramp_done = max(
+        (s for s in (facts.spawned_s, facts.ramp_connected_s) if s is not None), default=started
+    )
+    steady_from = ramp_done + facts.warmup_s
     read = read_run(
         Path(run_dir),
         window_s=facts.window_s,

@@ -33,6 +33,8 @@ class ArrivalUser(ConsultationUser):
     """Drives one share of the arrival schedule; each arrival is a short conversation."""
 
     abstract = True
+    #: A driver only schedules arrivals; each arrival's conversation connects on its own.
+    connects_on_start = False
     conversations: gevent.pool.Pool | None = None
     #: Set when a conversation ended on an auth refusal: the driver stops arriving.
     refused: EndReason | None = None

@@ -23,6 +23,9 @@ class ConsultationUser(User):
 
     abstract = True
     session: ConsultationSession | None = None
+    #: Whether a user of this class opens its connection as it starts (and so is part of the
+    #: ramp the steady state waits for: :mod:`loadtest.users.ramp`).
+    connects_on_start = True
 
     @classmethod
     def check_options(cls, options: Any) -> None:
@@ -35,11 +38,13 @@ class ConsultationUser(User):
         self.collector: RunCollector = environment.loadtest_collector
         self.context: UserContext = environment.loadtest_context
         self.user_index = self.context.next_user_index()
+        self.ramp_ticket = self.collector.ramp.join() if self.connects_on_start else None
         self.recorder = SessionRecorder(
             self.collector,
             user=self.user_index,
             worker=self.collector.worker_name,
             fire_request=environment.events.request.fire,
+            on_connect_attempt=self.ramp_ticket.done if self.ramp_ticket else None,
         )
 
     def open_session(self) -> ConsultationSession | None:
@@ -57,7 +62,14 @@ class ConsultationUser(User):
         except SessionEnded as ended:
             self.stop_if_refused(ended.reason)
             return None
+        finally:
+            # Ended before any handshake (a refused login, a REST failure): still done.
+            self.end_ramp_attempt()
         return session
+
+    def end_ramp_attempt(self) -> None:
+        if self.ramp_ticket is not None:
+            self.ramp_ticket.done()
 
     def stop_if_refused(self, reason: EndReason | None) -> None:
         """An auth refusal (401/403 after a refresh, 404, a refused login) ends this user for
@@ -78,6 +90,7 @@ class ConsultationUser(User):
         return self.open_session()
 
     def on_stop(self) -> None:
+        self.end_ramp_attempt()
         if self.session is not None:
             self.session.close(wait=False)
 

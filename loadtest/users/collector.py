@@ -43,6 +43,7 @@ from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
 from loadtest.rundir import default_run_dir
 from loadtest.timespan import timespan_seconds
 from loadtest.users.live_slo import LiveJudge
+from loadtest.users.ramp import RampTracker, fleet_connected_at
 from loadtest.users.report_process import keep_slo_file, make_report
 from loadtest.users.run_guard import RunGuard
 from loadtest.users.run_record import write_run_json
@@ -90,8 +91,11 @@ class RunCollector:
         #: The load period: Locust's test_start → test_stopping (what duration_s measures).
         self.load_started: float | None = None
         self.load_stopped: float | None = None
-        #: When Locust reported every user spawned: the steady state starts here (+ warm-up).
-        self.spawning_completed: float | None = None
+        #: When Locust reported every user spawned, and when those users had all made their
+        #: first connection attempt: the steady state starts at the later (+ warm-up).
+        self.ramp = RampTracker(on_connected=self._on_ramp_connected)
+        #: Master: each worker's ramp moment, as it shipped it.
+        self._ramp_by_worker: dict[str, float] = {}
         self.warmup_s = float(timespan_seconds(str(getattr(options, "warmup", "0") or "0")))
         #: A step load's steps as they really ran (:class:`~loadtest.users.shapes.StepRecord`).
         self.load_steps: list[dict[str, Any]] = []
@@ -161,23 +165,40 @@ class RunCollector:
             gc.collect()
             self.health.start()
 
+    @property
+    def spawning_completed(self) -> float | None:
+        return self.ramp.spawning_completed
+
+    def ramp_connected_at(self) -> float | None:
+        """When every user of the ramp had made its first connection attempt (in a
+        distributed run: every worker's users), ``None`` until then."""
+        if self.role == "master":
+            if self.spawning_completed is None:
+                return None
+            moment = fleet_connected_at(self._ramp_by_worker, self._workers_seen)
+            return None if moment is None else max(moment, self.spawning_completed)
+        return self.ramp.connected_at
+
     def _steady_from(self) -> float | None:
-        if self.spawning_completed is None:
-            return None
-        return self.spawning_completed + self.warmup_s
+        connected = self.ramp_connected_at()
+        return None if connected is None else connected + self.warmup_s
 
     def on_spawning_complete(self, **_: Any) -> None:
         if self.spawning_completed is None:
-            self.spawning_completed = time.time()
-            if self.health is not None:
-                # The users' sessions, connections and greenlets were all made since the
-                # freeze at test start: move them out of the collector's reach too, or every
-                # full collection re-scans them (27-37 ms at 500 users, measured) in the
-                # middle of the steady state. No collect() first: that would be the same
-                # pause; the few dead cycles frozen with them stay (bounded, once per run).
-                gc.freeze()
+            self.ramp.spawning_complete()
             if self.run_dir is not None:
                 self._write_run_json(final=False)
+
+    def _on_ramp_connected(self) -> None:
+        if self.health is not None:
+            # The users' sessions, connections and greenlets were all made since the freeze
+            # at test start: move them out of the collector's reach too, or every full
+            # collection re-scans them (27-37 ms at 500 users, measured) in the middle of
+            # the steady state. No collect() first: that would be the same pause; the few
+            # dead cycles frozen with them stay (bounded, once per run).
+            gc.freeze()
+        if self.run_dir is not None:
+            self._write_run_json(final=False)
 
     def record_steps(self, steps: list[dict[str, Any]]) -> None:
         """A step load moved on (master or single process): keep its steps in ``run.json``."""
@@ -251,6 +272,7 @@ class RunCollector:
             "windows": [window.to_wire() for window in windows],
             "rows": rows,
             "events": events,
+            "ramp_connected_s": self.ramp.connected_at,
             **self.guard.wire(),
         }
 
@@ -276,6 +298,9 @@ class RunCollector:
         own_rows, own_events = self._take_rows()  # the master's own (e.g. a storm marker)
         rows = own_rows + list(shipped.get("rows", []))
         self._absorb(windows, rows, own_events + list(shipped.get("events", [])))
+        ramp_connected = shipped.get("ramp_connected_s")
+        if isinstance(ramp_connected, int | float):
+            self._ramp_by_worker[client_id] = float(ramp_connected)
         self.guard.absorb(client_id, shipped)
 
     # --- finishing --------------------------------------------------------------------
@@ -366,6 +391,7 @@ class RunCollector:
                 "started_s": self.load_started,
                 "stopped_s": self.load_stopped,
                 "spawning_complete_s": self.spawning_completed,
+                "ramp_connected_s": self.ramp_connected_at(),
                 "warmup_s": self.warmup_s,
                 "window_s": self.window_s,
                 **({"steps": self.load_steps} if self.load_steps else {}),

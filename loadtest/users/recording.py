@@ -58,6 +58,8 @@ class SessionRecorder:
         user: this user's index, for rows.
         worker: this process's name, for rows.
         fire_request: Locust's request event, or ``None``.
+        on_connect_attempt: called at each handshake's outcome, connected or failed (the
+            user's ramp ticket: :mod:`loadtest.users.ramp`).
     """
 
     def __init__(
@@ -67,9 +69,11 @@ class SessionRecorder:
         user: int,
         worker: str,
         fire_request: RequestFirer | None = None,
+        on_connect_attempt: Callable[[], None] | None = None,
     ) -> None:
         self._sink = sink
         self._fire = fire_request
+        self._on_connect_attempt = on_connect_attempt
         self.user = user
         self.worker = worker
         self.consultation_id: str | None = None
@@ -116,6 +120,8 @@ class SessionRecorder:
         self.consultation_id = consultation_id
 
     def connected(self, connect_ms: float, reconnect_ms: float | None) -> None:
+        if self._on_connect_attempt is not None:
+            self._on_connect_attempt()
         sink = self._sink
         sink.count("connections_opened")
         sink.record("connect_ms", connect_ms)
@@ -132,6 +138,8 @@ class SessionRecorder:
         )
 
     def connect_failed(self, kind: str) -> None:
+        if self._on_connect_attempt is not None:
+            self._on_connect_attempt()
         self._sink.count("connection_failures", by=kind)
         self._event("connect_ms", 0.0, error=f"handshake {kind}")
         self._lifecycle("open_failed", status=kind)

@@ -31,11 +31,13 @@ def write_run_json(
     outcome: Mapping[str, Any],
     final: bool,
 ) -> None:
-    """Write ``run.json`` (atomically): at start, when spawning completes, and at the end.
+    """Write ``run.json`` (atomically): at start, when spawning completes, when the ramp has
+    connected, and at the end.
 
     Args:
         load: the load period as the running side saw it: ``started_s``, ``stopped_s``,
-            ``spawning_complete_s`` (epoch seconds), ``warmup_s``, ``window_s``; the summary's
+            ``spawning_complete_s``, ``ramp_connected_s`` (epoch seconds), ``warmup_s``,
+            ``window_s``; the summary's
             steady state is derived from these.
         outcome: how the run ended: ``interrupted_by``, ``stopped``, ``incomplete``.
     """

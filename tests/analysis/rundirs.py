@@ -18,6 +18,7 @@ def write_run_dir(
     fill: Callable[[MetricWindow, int], None],
     *,
     spawned_after_s: float = 0.0,
+    connected_after_s: float | None = None,
     warmup_s: float = 0.0,
     outcome: dict | None = None,
     notes: Callable[[int], list[str]] = lambda second: [],
@@ -40,7 +41,9 @@ def write_run_dir(
         "options": {"window": 1.0},
         "load": {"started_s": START, "stopped_s": START + seconds,
                  "spawning_complete_s": START + spawned_after_s, "warmup_s": warmup_s,
-                 "window_s": 1.0},
+                 "window_s": 1.0,
+                 **({"ramp_connected_s": START + connected_after_s}
+                    if connected_after_s is not None else {})},
         "outcome": outcome or {"interrupted_by": None, "stopped": None, "incomplete": None},
     }  # fmt: skip
     (run_dir / "run.json").write_text(json.dumps(run))

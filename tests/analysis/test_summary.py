@@ -37,6 +37,19 @@ def test_headline_metrics_leave_out_the_ramp_and_the_warmup(tmp_path: Path) -> N
     assert steady["from_utc"] == "2027-01-15T08:00:10.000000Z"
 
 
+def test_the_steady_state_waits_for_the_ramps_first_connects(tmp_path: Path) -> None:
+    run = write_run_dir(tmp_path / "run", 60, ramp_then_steady, spawned_after_s=2,
+                        connected_after_s=9.5, warmup_s=0)
+    steady = build_summary(run)["steady_state"]
+    assert steady["from_s"] == START + 10, "9.5 s rounded up to a whole bucket"
+    assert steady["counts"]["connections_opened"] == 0
+
+
+def test_a_run_json_without_the_ramp_moment_starts_at_spawning_complete(tmp_path: Path) -> None:
+    run = write_run_dir(tmp_path / "run", 60, ramp_then_steady, spawned_after_s=7)
+    assert build_summary(run)["steady_state"]["from_s"] == START + 7
+
+
 def test_counts_cover_the_whole_run(tmp_path: Path) -> None:
     run = write_run_dir(tmp_path / "run", 60, ramp_then_steady, spawned_after_s=5)
     summary = build_summary(run)
