@@ -77,6 +77,11 @@ SUMMARY_KEYS: tuple[str, ...] = ("count", "min", "mean", *PERCENTILES, "max")
 """The exact keys of :meth:`LatencyHistogram.summary_ms`, as in summary.json."""
 
 _HIGHEST_MS = HIGHEST_US / 1000.0
+#: Values kept before they are counted (vectorised) while recording, not only when the
+#: histogram is next read: counting a whole window's at its close held the event loop for
+#: ~2.4 ms once a second at 500 streams (every read waiting behind it); a few hundred at a
+#: time is as cheap per value and never holds it for long.
+SETTLE_EVERY = 512
 _WIRE_PREFIX = b"LH1:"
 _DECODE_ERRORS = (
     ValueError,
@@ -168,7 +173,10 @@ class LatencyHistogram:
         """
         if value_ms != value_ms:
             raise ValueError("cannot record NaN")
-        self._pending.append(value_ms)
+        pending = self._pending
+        pending.append(value_ms)
+        if len(pending) >= SETTLE_EVERY:
+            self._settled()
 
     def record_many_ms(self, values_ms: Iterable[float]) -> None:
         """Record several durations (a stream's chunk gaps), each as :meth:`record_ms` does.
@@ -187,7 +195,10 @@ class LatencyHistogram:
         if total != total:  # a NaN (or inf and -inf, which record_now tells apart)
             self._record_now(values)
             return
-        self._pending += values
+        pending = self._pending
+        pending += values
+        if len(pending) >= SETTLE_EVERY:
+            self._settled()
 
     def _settled(self) -> HdrHistogram:
         """The ``hdrh`` histogram with every pending value counted."""
@@ -215,7 +226,11 @@ class LatencyHistogram:
             + (value_us >> (bucket + hdr.unit_magnitude))
             - hdr.sub_bucket_half_count
         )
-        np.add.at(np.ctypeslib.as_array(hdr.counts), index, 1)
+        # bincount over the span the values use, then one slice add: ~10x faster than
+        # np.add.at, whose per-element dispatch took half of a window's merge (measured).
+        low = int(index.min())
+        counts = np.ctypeslib.as_array(hdr.counts)
+        counts[low : int(index.max()) + 1] += np.bincount(index - low).astype(counts.dtype)
         self._out_of_range += int(np.count_nonzero(above) + np.count_nonzero(below))
         hdr.total_count += len(value_us)
         hdr.min_value = min(hdr.min_value, int(value_us.min()))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from loadtest.metrics.histogram import (
     HIGHEST_US,
     PERCENTILES,
+    SETTLE_EVERY,
     SUMMARY_KEYS,
     LatencyHistogram,
 )
@@ -222,6 +223,23 @@ def test_values_counted_when_read_are_those_counted_one_by_one(batches: list[lis
         immediate._record_now(batch)
     assert list(deferred.hdr.counts) == list(immediate.hdr.counts)
     assert deferred.out_of_range == immediate.out_of_range
+    assert deferred.summary_ms() == immediate.summary_ms()
+
+
+def test_a_busy_window_is_counted_while_recording_not_all_at_its_close() -> None:
+    """Counting a whole window's values when it closes held the event loop for milliseconds;
+    no more than SETTLE_EVERY values ever wait, and the counters are those of one by one."""
+    rng = random.Random(7)
+    deferred, immediate = LatencyHistogram(), LatencyHistogram()
+    for _ in range(3 * SETTLE_EVERY // 10):
+        gaps = [rng.uniform(0.0, 300.0) for _ in range(9)]
+        deferred.record_many_ms(gaps)
+        immediate._record_now(gaps)
+        ttfc = rng.uniform(40.0, 60.0)
+        deferred.record_ms(ttfc)
+        immediate._record_now([ttfc])
+        assert len(deferred._pending) < SETTLE_EVERY
+    assert list(deferred.hdr.counts) == list(immediate.hdr.counts)
     assert deferred.summary_ms() == immediate.summary_ms()
 
 
