@@ -87,8 +87,9 @@ class TestRunAgainstTheEmbeddedTarget:
 
     def test_the_steady_state_starts_after_the_ramps_slow_connects(self, tmp_path: Path) -> None:
         out = tmp_path / "run"
-        done = loadtest("run", "-u", "4", "-r", "8", "-t", "5s", "--out", str(out),
-                        "--target-args", "--fault slow_handshake=1:1500",
+        done = loadtest("run", "-u", "4", "-r", "8", "-t", "6s", "--out", str(out),
+                        "--target-args", "--profile fixed --ttfc-ms 20 --chunks 3 "
+                        "--chunk-gap-ms 5 --fault slow_handshake=1:1500",
                         "--", "--think-time", "0.1")
         assert done.returncode == 0, done.stderr
         load = json.loads((out / "run.json").read_text())["load"]
