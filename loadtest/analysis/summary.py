@@ -59,9 +59,10 @@ class RunFacts:
             run.get("ended_utc")
         )
         self.spawned_s: float | None = _number(load.get("spawning_complete_s"))
-        #: When the ramp's users had all made their first connection attempt (runs written
-        #: before this key existed: spawning complete alone).
-        self.ramp_connected_s: float | None = _number(load.get("ramp_connected_s"))
+        #: When the ramp was done: spawning complete and every ramp user's first connection
+        #: attempt, the later of the two as the run wrote it (``loadtest/users/ramp.py``);
+        #: runs written before this key existed, or that never got there: spawning complete.
+        self.ramp_done_s: float | None = _number(load.get("ramp_connected_s")) or self.spawned_s
         self.warmup_s = float(load.get("warmup_s") or 0.0)
         self.outcome: Mapping[str, Any] = run.get("outcome") or {}
 
@@ -89,10 +90,7 @@ def read_run_dir(
         facts.warmup_s = warmup_s
     started = facts.started_s if facts.started_s is not None else 0.0
     stopped = facts.stopped_s if facts.stopped_s is not None else float("inf")
-    ramp_done = max(
-        (s for s in (facts.spawned_s, facts.ramp_connected_s) if s is not None), default=started
-    )
-    steady_from = ramp_done + facts.warmup_s
+    steady_from = (facts.ramp_done_s if facts.ramp_done_s is not None else started) + facts.warmup_s
     read = read_run(
         Path(run_dir),
         window_s=facts.window_s,

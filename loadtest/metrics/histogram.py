@@ -3,8 +3,8 @@
 A :class:`LatencyHistogram` wraps an HdrHistogram that counts integer **microseconds** from
 1 µs to 1 hour at 3 significant digits (worst quantisation error 0.1 %; ~0.22 % measured on
 p50–p99.99). Recording only keeps the value (well under 1 µs, so it sits on the hot path);
-kept values are counted together, vectorised, when the histogram is next read, and percentiles
-are read only when summarising.
+kept values are counted together, vectorised, when the histogram is next read or once
+:data:`SETTLE_EVERY` are waiting, and percentiles are read only when summarising.
 
 Why a wrapper rather than the bare ``hdrh`` object:
 
@@ -181,11 +181,11 @@ class LatencyHistogram:
     def record_many_ms(self, values_ms: Iterable[float]) -> None:
         """Record several durations (a stream's chunk gaps), each as :meth:`record_ms` does.
 
-        The values are kept and counted, all of them at once, when the histogram is next
-        read (a window closing): numpy computes ~40 counter indices in about the time Python
-        computes one, and a stream's 39 gaps took ~13 µs of the client's CPU per stream
-        (a third of recording it). ``tests/metrics/test_histogram.py`` holds the result
-        against hdrh's own ``record_value``.
+        The values are kept and counted together when the histogram is next read (a window
+        closing) or once :data:`SETTLE_EVERY` are waiting: numpy computes ~40 counter indices
+        in about the time Python computes one, and a stream's 39 gaps took ~13 µs of the
+        client's CPU per stream (a third of recording it). ``tests/metrics/test_histogram.py``
+        holds the result against hdrh's own ``record_value``.
 
         Raises:
             ValueError: a value is NaN; those before it are recorded.

@@ -63,10 +63,6 @@ ROWS_PER_SLICE = 10
 SLICE_PAUSE_S = 0.0001
 
 
-def _no_pause() -> None:
-    pass
-
-
 class RunCollector:
     """This process's share of the measurement (see the module docstring)."""
 
@@ -179,8 +175,9 @@ class RunCollector:
         if self.role == "master":
             if self.spawning_completed is None:
                 return None
-            moment = fleet_connected_at(self._ramp_by_worker, self._workers_seen)
-            return None if moment is None else max(moment, self.spawning_completed)
+            return fleet_connected_at(
+                self._ramp_by_worker, self._workers_seen, self.spawning_completed
+            )
         return self.ramp.connected_at
 
     def _steady_from(self) -> float | None:
@@ -244,7 +241,7 @@ class RunCollector:
         ``cooperative`` (the load generator's own roller): write rows in slices, yielding to
         the loop between them, so the write never holds up reading a socket for long."""
         assert self.aggregate is not None
-        pause = self._pause_writing if cooperative else _no_pause
+        pause = self._pause_writing if cooperative else None
         for window in windows:
             self.aggregate.add(window, copy=False)
         self._event_log.write_all(events)
@@ -252,7 +249,8 @@ class RunCollector:
         # Merging a window at 500 streams takes ~0.8 ms and encoding it as much again: let
         # reads waiting meanwhile run in between. Killed here, nothing is lost: the merged
         # windows are in the aggregate and the rows in _unwritten, and finish() writes both.
-        pause()
+        if pause is not None:
+            pause()
         # A single process rolls its own windows, whole: nothing can still arrive for them.
         wait = SEAL_AFTER_S if self.role == "master" else 0.0
         before = float("inf") if final else time.time() - wait
@@ -262,9 +260,7 @@ class RunCollector:
                 self._judge.add(window)
         if self._judge is not None:
             self._judge.close_before(before)
-        self._streams.drain(
-            self._unwritten, ROWS_PER_SLICE, self._pause_writing if cooperative else None
-        )
+        self._streams.drain(self._unwritten, ROWS_PER_SLICE, pause)
 
     @staticmethod
     def _pause_writing() -> None:

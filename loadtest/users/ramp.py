@@ -70,14 +70,23 @@ class RampTracker:
 
     def _settle(self) -> None:
         if self.connected_at is None and self.spawning_completed is not None and not self._pending:
-            self.connected_at = max(self.spawning_completed, self._last_done or 0.0)
+            self.connected_at = ramp_done_at(self.spawning_completed, self._last_done)
             if self._on_connected is not None:
                 self._on_connected()
 
 
-def fleet_connected_at(by_worker: dict[str, float], workers: Iterable[str]) -> float | None:
-    """The master's moment: the latest worker's, once every worker seen has sent one."""
+def ramp_done_at(spawning_completed: float, last_attempt: float | None) -> float:
+    """The ramp is done when spawning completed and its last first attempt ended, whichever
+    came later: the one rule ``run.json``'s ``load.ramp_connected_s`` follows."""
+    return spawning_completed if last_attempt is None else max(spawning_completed, last_attempt)
+
+
+def fleet_connected_at(
+    by_worker: dict[str, float], workers: Iterable[str], spawning_completed: float
+) -> float | None:
+    """The master's moment: the latest worker's (never before the master saw spawning
+    complete), once every worker seen has sent one."""
     seen = set(workers)
     if not seen or not seen <= by_worker.keys():
         return None
-    return max(by_worker[worker] for worker in seen)
+    return ramp_done_at(spawning_completed, max(by_worker[worker] for worker in seen))

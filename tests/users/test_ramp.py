@@ -62,6 +62,10 @@ def test_users_started_after_the_ramp_are_not_waited_for() -> None:
 
 
 def test_the_fleet_has_connected_once_every_worker_seen_has_said_so() -> None:
-    assert fleet_connected_at({}, []) is None
-    assert fleet_connected_at({"a": 10.0}, ["a", "b"]) is None
-    assert fleet_connected_at({"a": 10.0, "b": 12.0}, ["a", "b"]) == 12.0
+    assert fleet_connected_at({}, [], 5.0) is None
+    assert fleet_connected_at({"a": 10.0}, ["a", "b"], 5.0) is None
+    assert fleet_connected_at({"a": 10.0, "b": 12.0}, ["a", "b"], 5.0) == 12.0
+
+
+def test_the_fleet_is_never_done_before_the_master_saw_spawning_complete() -> None:
+    assert fleet_connected_at({"a": 10.0, "b": 12.0}, ["a", "b"], 13.0) == 13.0
