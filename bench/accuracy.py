@@ -62,7 +62,9 @@ TARGET_PROFILE = [
 ]  # fmt: skip
 
 
-def measure(users: int, seconds: int, secret: str, scratch: Path) -> dict[str, Any]:
+def measure(
+    users: int, seconds: int, secret: str, scratch: Path, receive_clock: str = "kernel"
+) -> dict[str, Any]:
     """One client run; overhead and client CPU over the same settled window of wall time."""
     out, truth = scratch / f"run-{users}", scratch / f"truth-{users}.jsonl"
     ramp_s = users / min(users, SPAWN_RATE) + SETTLE_S
@@ -79,7 +81,8 @@ def measure(users: int, seconds: int, secret: str, scratch: Path) -> dict[str, A
         client = subprocess.Popen(
             [sys.executable, "-m", "loadtest.cli", "run", "chat", "--host", target.base_url,
              "-u", str(users), "-r", str(min(users, SPAWN_RATE)), "-t", f"{seconds}s",
-             "--out", str(out), "--format", "json", "--", "--think-time", "0"],
+             "--out", str(out), "--format", "json", "--", "--think-time", "0",
+             "--receive-clock", receive_clock],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CPU}),
@@ -188,6 +191,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=25, help="run length per step")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every step")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--receive-clock", choices=["kernel", "read"], default="kernel",
+                        help="the client's stamp of a received frame (the run's option)")
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         parser.error("needs two CPUs (target on one, client on the other)")
@@ -196,7 +201,9 @@ def main() -> int:
         "provenance": provenance(["msgspec", "hdrhistogram", "aiohttp", "pandas"]),
         "setup": {
             "target": "loadtest serve " + " ".join(TARGET_PROFILE) + " --ground-truth FILE",
-            "client": "loadtest run chat --host TARGET -- --think-time 0 (full metrics)",
+            "client": "loadtest run chat --host TARGET -- --think-time 0 --receive-clock "
+            f"{args.receive_clock} (full metrics)",
+            "receive_clock": args.receive_clock,
             "pinned": "target CPU 0, client CPU 1",
             "spawn_rate": SPAWN_RATE,
             "settle_s": SETTLE_S,
@@ -213,7 +220,8 @@ def main() -> int:
             for users in args.users:
                 scratch = Path(scratch_dir) / f"{repeat}"
                 scratch.mkdir(exist_ok=True)
-                run = {**measure(users, args.seconds, secret, scratch), "repeat": repeat}
+                figures = measure(users, args.seconds, secret, scratch, args.receive_clock)
+                run = {**figures, "repeat": repeat}
                 runs.append(run)
                 shown = ("users", "repeat", "streams_in_flight", "client_cores_busy",
                          "target_cores_busy", "streams_settled")  # fmt: skip

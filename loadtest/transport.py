@@ -5,10 +5,12 @@ fails near 6.7k connections. Why not ``websocket-client``: half the throughput p
 each connection is one socket read into a reused buffer: on plain TCP by a readability callback
 in the gevent hub while all is usual (pongs the protocol owes are written from there too),
 else (TLS, a close begun, a failure) by a reader greenlet. Either feeds the protocol, stamps
-every frame with :func:`time.perf_counter` at the moment its bytes were read, and hands it to a
-:class:`FrameHandler` *inline*: no queue and, in the hub, no context switch at all per chunk
-(see ``bench/hot_path.py`` and ``bench/compare_baseline.py``). The handler does the
-per-chunk work and wakes its user greenlet once per stream.
+every frame on the :func:`time.perf_counter` clock with the moment its bytes arrived (the
+kernel's receive stamp, :mod:`loadtest.receive_stamps`, on plain TCP where Linux gives one; else
+the moment they were read), and hands it to a :class:`FrameHandler` *inline*: no queue and, in
+the hub, no context switch at all per chunk (see ``bench/hot_path.py`` and
+``bench/compare_baseline.py``). The handler does the per-chunk work and wakes its user greenlet
+once per stream.
 
 Opening is timed as the contract says: the name is resolved first (gevent's resolver), so
 ``connect_ms`` runs from the TCP connect to the accepted handshake and the lookup is kept apart
@@ -35,7 +37,7 @@ import ssl as stdlib_ssl
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any, Protocol
 
 import gevent
@@ -56,6 +58,8 @@ from loadtest.entropy import mask_key
 from loadtest.errors import HandshakeError, TransportError, UsageError
 from loadtest.frame_fast_path import FrameFastPath, can_send_directly, client_text_frame
 from loadtest.protocol import Violation, ViolationKind
+from loadtest.receive_stamps import STAMP_SPACE, arrival
+from loadtest.receive_stamps import enable as enable_receive_stamps
 
 #: Close code the protocol reports when the TCP connection ended without a close frame.
 ABNORMAL_CLOSURE = int(CloseCode.ABNORMAL_CLOSURE)
@@ -66,6 +70,7 @@ READ_BUFFER_BYTES = 16384
 #: would otherwise hold 10,000 buffers.
 _SHARED_READ_BUFFER = bytearray(READ_BUFFER_BYTES)
 _SHARED_READ_VIEW = memoryview(_SHARED_READ_BUFFER)
+_SHARED_READ_BUFFERS = [_SHARED_READ_BUFFER]  # as recvmsg_into takes it
 _OPEN = State.OPEN
 USER_AGENT = f"loadtest/{__version__}"
 _END_OF_HEAD = b"\r\n\r\n"
@@ -118,6 +123,9 @@ class ConnectOptions:
         ca_file: trust this PEM bundle in addition to nothing else (a private CA).
         compression: offer permessage-deflate.
         max_message_bytes: larger incoming messages close the connection with 1009.
+        kernel_receive_stamps: stamp plain-TCP reads with the moment the kernel received their
+            bytes, where the platform can (:mod:`loadtest.receive_stamps`); else, and always
+            on TLS, a read is stamped when it returns.
     """
 
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -127,6 +135,7 @@ class ConnectOptions:
     ca_file: str | None = None
     compression: bool = False
     max_message_bytes: int | None = 2**20
+    kernel_receive_stamps: bool = True
 
 
 def build_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
@@ -229,7 +238,7 @@ class WebSocketConnection:
         "_close_timeout_s", "_failure_reported", "_fragment_opcode", "_fragments", "_frames",
         "_handler", "_hub", "_on_violation", "_protocol", "_reader", "_silent", "_sock",
         "_watcher", "_write_lock", "close_code", "close_reason", "closed", "connect_started_at",
-        "dns_ms", "handshake_done_at",
+        "dns_ms", "handshake_done_at", "receive_clock",
     )  # fmt: skip
 
     def __init__(
@@ -268,6 +277,8 @@ class WebSocketConnection:
         self._watcher: Any = None
         self._hub = gevent.get_hub()
         self._silent = False
+        #: How reads are stamped: ``"kernel"`` (when the bytes arrived) or ``"read"``.
+        self.receive_clock = "read"
 
     @property
     def connect_ms(self) -> float:
@@ -315,6 +326,11 @@ class WebSocketConnection:
             )
             with gevent.Timeout(max(0.0, deadline - perf_counter()), late):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # Asked for before the handshake: Linux turns stamping on a moment later
+                # when no other socket has it on.
+                stamped = (
+                    options.kernel_receive_stamps and not uri.secure and enable_receive_stamps(sock)
+                )
                 if uri.secure:
                     sock = build_ssl_context(options).wrap_socket(sock, server_hostname=uri.host)
                 for data in protocol.data_to_send():
@@ -346,7 +362,10 @@ class WebSocketConnection:
             connection._reader = gevent.spawn(connection._read_loop)
         else:
             connection._watcher = connection._hub.loop.io(sock.fileno(), 1)
-            connection._watcher.start(connection._on_readable)
+            connection.receive_clock = "kernel" if stamped else "read"
+            connection._watcher.start(
+                connection._on_readable_stamped if stamped else connection._on_readable
+            )
         return connection
 
     @staticmethod
@@ -578,7 +597,24 @@ class WebSocketConnection:
             return
         except OSError:
             received = 0
+        self._consume(received, perf_counter())
+
+    def _on_readable_stamped(self) -> None:
+        """:meth:`_on_readable`, with the read stamped when the kernel received its bytes
+        (:mod:`loadtest.receive_stamps`), not when this loop got round to reading them."""
+        try:
+            received, ancillary, _, _ = self._sock._sock.recvmsg_into(
+                _SHARED_READ_BUFFERS, STAMP_SPACE
+            )
+        except BlockingIOError:
+            return
+        except OSError:
+            received, ancillary = 0, None
         at = perf_counter()
+        self._consume(received, arrival(ancillary, at, time()) if ancillary else at)
+
+    def _consume(self, received: int, at: float) -> None:
+        """Parse and dispatch one read's bytes in the hub, or hand the connection over."""
         try:
             if received:
                 events = self._frames.receive_data(_SHARED_READ_VIEW[:received])

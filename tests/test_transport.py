@@ -14,6 +14,7 @@ import pytest
 import trustme
 
 import loadtest.transport as transport_module
+from loadtest import receive_stamps
 from loadtest.errors import HandshakeError
 from loadtest.protocol import MessageType, encode_message
 from loadtest.target.process import TargetProcess
@@ -313,3 +314,51 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         gevent.sleep(0.01)
+
+
+class TestReceiveStamps:
+    """A frame is stamped when its bytes arrived, not when a held loop got round to them."""
+
+    HOLD_S = 0.3  # the generator's loop held this long (a collection, a burst of other reads)
+
+    @pytest.fixture(scope="class")
+    def quiet_target(self) -> Iterator[TargetProcess]:
+        """No WebSocket pings: a read takes the stamp of the last packet it consumes, and a
+        ping arriving during the hold would be that packet."""
+        args = ["--profile", "fixed", "--ttfc-ms", "20", "--chunk-gap-ms", "2", "--chunks", "5",
+                "--ws-ping-interval", "0"]  # fmt: skip
+        with TargetProcess(args, env=TARGET_ENV) as running:
+            yield running
+
+    def first_chunk_after_a_held_loop(
+        self, target: TargetProcess, options: ConnectOptions
+    ) -> tuple[float, str]:
+        """Seconds from our send to the first chunk's stamp (the target sends it after 20 ms),
+        with our process busy for HOLD_S right after the send; and the connection's clock."""
+        frames = Frames()
+        connection = WebSocketConnection.open(ws_url(target), frames, options)
+        try:
+            sent_at = connection.send_text(encode_message(MessageType.USER_MESSAGE, "m1", "Hi"))
+            held_until = time.perf_counter() + self.HOLD_S
+            while time.perf_counter() < held_until:  # no greenlet, no hub: nothing reads
+                pass
+            assert frames.complete.wait(5)
+        finally:
+            connection.close()
+        first_chunk_at = next(at for message, at in frames.texts
+                              if message["type"] == "ai_message_chunk")  # fmt: skip
+        return first_chunk_at - sent_at, connection.receive_clock
+
+    @pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="Linux receive stamps")
+    def test_the_kernel_clock_leaves_our_loops_delay_out(self, quiet_target: TargetProcess) -> None:
+        ttfc_s, clock = self.first_chunk_after_a_held_loop(quiet_target, AUTH)
+        assert clock == "kernel"
+        # 20 ms of the target's, up to the last chunk read with it (5 chunks 2 ms apart).
+        assert 0.019 < ttfc_s < self.HOLD_S / 2
+
+    def test_the_read_clock_counts_our_loops_delay(self, quiet_target: TargetProcess) -> None:
+        options = ConnectOptions(headers=AUTH.headers, open_timeout_s=5,
+                                 kernel_receive_stamps=False)  # fmt: skip
+        ttfc_s, clock = self.first_chunk_after_a_held_loop(quiet_target, options)
+        assert clock == "read"
+        assert ttfc_s >= self.HOLD_S

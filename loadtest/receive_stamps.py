@@ -1,0 +1,81 @@
+"""When the kernel received a socket's bytes, on the :func:`time.perf_counter` clock.
+
+A stamp taken when our event loop gets round to reading a socket includes every moment that loop
+was held meanwhile (a garbage collection, the window roll, a burst of other sockets read first):
+the generator's own delay, reported as the server's latency. Linux stamps each incoming packet as
+it enters the receive path (``SO_TIMESTAMPNS``) and hands the stamp to ``recvmsg`` as ancillary
+data: with it, a frame's moment is when its bytes reached this machine, however late we read them.
+
+TCP reports the stamp of the *last* packet a read consumed (packets coalesced in the receive queue
+keep the newest stamp), so every frame in a read is stamped at or after its bytes arrived and never
+after the read itself: the kernel stamp can only take away the generator's delay, never add one.
+
+The kernel stamps with CLOCK_REALTIME; a stamp becomes a ``perf_counter`` moment by subtracting its
+age (``time.time()`` at the read − the stamp) from ``perf_counter()`` at the read, the two clocks
+read back to back (anything run between them, even a struct unpack just after a wake-up, was
+measured adding ~30 µs). The age spans only the time the bytes waited, so NTP slewing the realtime
+clock does not enter it; an age that is negative or absurd (the realtime clock stepped in between)
+is ignored and the read keeps its own stamp.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import struct
+import sys
+
+#: ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``) where Linux's generic socket numbers apply; Python's
+#: ``socket`` module does not name it. Other architectures (alpha, mips, parisc, sparc) number it
+#: differently: no kernel stamps there.
+_GENERIC_ARCHITECTURES = (
+    "x86_64", "amd64", "i386", "i686", "aarch64", "arm64", "armv7l", "armv8l", "riscv64",
+    "ppc64le", "ppc64", "s390x", "loongarch64",
+)  # fmt: skip
+SO_TIMESTAMPNS: int | None = (
+    35 if sys.platform == "linux" and platform.machine().lower() in _GENERIC_ARCHITECTURES else None
+)
+#: Room for one ``struct timespec`` control message, as ``recvmsg_into``'s ``ancbufsize``.
+STAMP_SPACE = socket.CMSG_SPACE(16) if SO_TIMESTAMPNS is not None else 0
+#: An age beyond this is a realtime clock step, not bytes that waited.
+MAX_AGE_S = 60.0
+_TIMESPEC = struct.Struct("@qq")
+
+
+def enable(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp ``sock``'s incoming bytes; whether it will.
+
+    Best effort: a platform without ``SO_TIMESTAMPNS``, or a socket refusing it, keeps the read's
+    own stamp.
+    """
+    if SO_TIMESTAMPNS is None:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def arrival(
+    ancillary: list[tuple[int, int, bytes]], read_at: float, read_at_realtime: float
+) -> float:
+    """The ``perf_counter`` moment the kernel received a read's bytes.
+
+    Args:
+        ancillary: ``recvmsg_into``'s ancillary data for the read (the stamp, if any, first).
+        read_at: ``perf_counter()`` taken just after the read returned.
+        read_at_realtime: ``time.time()`` taken right beside ``read_at``.
+
+    Returns:
+        ``read_at`` less the age of the kernel's stamp; ``read_at`` itself when the read carries
+        no stamp, or its age is negative or beyond :data:`MAX_AGE_S`.
+    """
+    level, kind, data = ancillary[0]
+    if kind != SO_TIMESTAMPNS or level != socket.SOL_SOCKET or len(data) < _TIMESPEC.size:
+        return read_at
+    seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+    age = (read_at_realtime - seconds) - nanoseconds * 1e-9
+    if 0.0 < age < MAX_AGE_S:
+        return read_at - age
+    return read_at

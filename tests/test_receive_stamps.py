@@ -1,0 +1,94 @@
+"""Kernel receive stamps: a read's moment is when its bytes arrived, on the perf_counter clock."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from loadtest import receive_stamps
+from loadtest.receive_stamps import MAX_AGE_S, STAMP_SPACE, arrival, enable
+
+linux_only = pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="SO_TIMESTAMPNS")
+
+
+def stamp(realtime_s: float) -> list[tuple[int, int, bytes]]:
+    """Ancillary data as recvmsg returns it for a packet the kernel stamped at ``realtime_s``."""
+    seconds = int(realtime_s)
+    timespec = struct.pack("@qq", seconds, round((realtime_s - seconds) * 1e9))
+    return [(socket.SOL_SOCKET, receive_stamps.SO_TIMESTAMPNS or 35, timespec)]
+
+
+@linux_only
+class TestArrival:
+    def test_a_stamp_moves_the_moment_back_by_the_bytes_age(self) -> None:
+        read_at, now = time.perf_counter(), time.time()
+        moment = arrival(stamp(now - 0.25), read_at, now)
+        assert moment == pytest.approx(read_at - 0.25, abs=1e-6)
+
+    def test_a_stamp_from_the_future_keeps_the_reads_moment(self) -> None:
+        # The realtime clock stepped back between the packet and the read.
+        assert arrival(stamp(time.time() + 5), 100.0, time.time()) == 100.0
+
+    def test_an_absurd_age_keeps_the_reads_moment(self) -> None:
+        assert arrival(stamp(time.time() - MAX_AGE_S - 1), 100.0, time.time()) == 100.0
+
+    def test_other_ancillary_data_is_ignored(self) -> None:
+        level, _, data = stamp(time.time() - 1)[0]
+        now = time.time()
+        assert arrival([(level, 1, data)], 100.0, now) == 100.0
+        assert (
+            arrival([(level, receive_stamps.SO_TIMESTAMPNS or 35, b"\0" * 4)], 100.0, now) == 100.0
+        )
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        sender = socket.create_connection(listener.getsockname())
+        receiver, _ = listener.accept()
+    with sender, receiver:
+        yield sender, receiver
+
+
+def wait_until_stamped(sender: socket.socket, receiver: socket.socket) -> None:
+    """Linux turns stamping on a moment after the first socket asks (a deferred work item)."""
+    buffer = bytearray(8)
+    for _ in range(200):
+        sender.sendall(b".")
+        _, ancillary, _, _ = receiver.recvmsg_into([buffer], STAMP_SPACE)
+        if ancillary:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the kernel never stamped a packet")
+
+
+@linux_only
+def test_bytes_that_waited_in_the_socket_are_stamped_when_they_arrived(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = tcp_pair
+    assert enable(receiver)
+    wait_until_stamped(sender, receiver)
+    sent_at = time.perf_counter()
+    sender.sendall(b"first chunk")
+    time.sleep(0.05)  # the bytes wait: the point of the test
+    buffer = bytearray(64)
+    received, ancillary, _, _ = receiver.recvmsg_into([buffer], STAMP_SPACE)
+    read_at, now = time.perf_counter(), time.time()
+    assert buffer[:received] == b"first chunk"
+    arrived_at = arrival(ancillary, read_at, now)
+    assert sent_at <= arrived_at < sent_at + 0.01 < read_at - 0.04
+
+
+def test_a_socket_never_asked_carries_no_stamp(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    sender, receiver = tcp_pair
+    sender.sendall(b"x")
+    buffer = bytearray(8)
+    received, ancillary, _, _ = receiver.recvmsg_into([buffer], STAMP_SPACE or 64)
+    assert received == 1 and ancillary == []
