@@ -76,14 +76,19 @@ def tree_cpu_times(pid: int) -> tuple[float, float]:
 
 
 def client_command(
-    kind: str, target: TargetProcess, users: int, run_s: int, scratch: Path
+    kind: str,
+    target: TargetProcess,
+    users: int,
+    run_s: int,
+    scratch: Path,
+    receive_clock: str = "kernel",
 ) -> list[str]:
     if kind == "ours":
         return [
             sys.executable, "-m", "loadtest.cli", "run", "chat",
             "--host", target.base_url, "-u", str(users), "-r", str(users), "-t", f"{run_s}s",
             "--out", str(scratch / f"ours-{time.monotonic_ns()}"), "--format", "json",
-            "--", "--think-time", "0",
+            "--", "--think-time", "0", "--receive-clock", receive_clock,
         ]  # fmt: skip
     return [
         sys.executable, "-m", "locust", "-f", str(BASELINE_LOCUSTFILE), "--headless",
@@ -100,7 +105,7 @@ def measure(
     pin = (lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if args.pin else None
     started = time.perf_counter()
     client = subprocess.Popen(
-        client_command(kind, target, args.users, run_s, scratch),
+        client_command(kind, target, args.users, run_s, scratch, args.receive_clock),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -161,6 +166,8 @@ def main() -> int:
         help="target on CPU 0, clients on CPU 1",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--receive-clock", choices=["kernel", "read"], default="kernel",
+                        help="how ours stamps received frames (the run's option)")
     args = parser.parse_args()
     if args.pin and len(os.sched_getaffinity(0)) < 2:
         parser.error("--pin needs two CPUs; use --no-pin")
@@ -224,6 +231,7 @@ def main() -> int:
             "window_s": args.seconds,
             "rounds": args.rounds,
             "pinned": args.pin,
+            "receive_clock": args.receive_clock,
             "target": "loadtest serve --profile fixed (aiohttp), --ws-ping-interval 0",
             "chunks_counted_by": "target /admin/stats chunks_sent",
             "cpu_counted_by": "client process tree user+system, psutil (/proc)",

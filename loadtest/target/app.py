@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from loadtest.target.admin import add_admin_routes
+from loadtest.target.arrival_socket import stamp_arrivals
 from loadtest.target.auth import TokenRejected, user_id_for
 from loadtest.target.connection import ConsultationConnection
 from loadtest.target.context import TargetContext
@@ -162,13 +163,14 @@ async def consultation_socket(request: web.Request) -> web.StreamResponse:
     conn_id = ctx.next_id("c")
     ws.headers["X-Connection-Id"] = conn_id
     await ws.prepare(request)
+    arrivals = stamp_arrivals(request.transport) if ctx.ground_truth is not None else None
     if ctx.ground_truth is not None:
         ctx.ground_truth.write({"event": "open", "conn": conn_id, "t": perf_counter(),
                                 "handshake_received": received, "process": ctx.process_index,
                                 "consultation_id": consultation_id, "user_id": user_id})
     exp = claims.get("exp")
     token_exp = float(exp) if isinstance(exp, int | float) else None
-    await ConsultationConnection(ctx, ws, request, conn_id, token_exp).run()
+    await ConsultationConnection(ctx, ws, request, conn_id, token_exp, arrivals).run()
     return ws
 
 

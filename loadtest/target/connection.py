@@ -20,6 +20,7 @@ from time import perf_counter
 
 from aiohttp import WSMsgType, web
 
+from loadtest.target.arrival_socket import ArrivalStampedSocket
 from loadtest.target.context import TargetContext
 from loadtest.target.control import Stat
 from loadtest.target.faults import RATE_LIMITED, admit_message
@@ -44,11 +45,14 @@ class ConsultationConnection:
         request: the upgrade request (its transport is needed for the TCP-reset fault).
         conn_id: this connection's id, also sent to the client as ``X-Connection-Id``.
         token_exp: the access token's ``exp`` (Unix time), if it has one.
+        arrivals: the socket that keeps when the latest bytes arrived (``--ground-truth``).
     """
 
     def __init__(self, ctx: TargetContext, ws: web.WebSocketResponse, request: web.Request,
-                 conn_id: str, token_exp: float | None) -> None:
+                 conn_id: str, token_exp: float | None,
+                 arrivals: ArrivalStampedSocket | None = None) -> None:
         self.ctx = ctx
+        self.arrivals = arrivals
         self.ws = ws
         self.request = request
         self.conn_id = conn_id
@@ -102,7 +106,9 @@ class ConsultationConnection:
             msg = await ws.receive()
             kind = msg.type
             if kind is WSMsgType.TEXT:
-                await self._on_text(msg.data, perf_counter())
+                arrivals = self.arrivals
+                await self._on_text(msg.data, perf_counter(),
+                                    arrivals.latest_arrival if arrivals is not None else None)
             elif kind is WSMsgType.PING:
                 await ws.pong(msg.data)
             elif kind is WSMsgType.PONG:
@@ -131,7 +137,7 @@ class ConsultationConnection:
 
     # -- incoming frames ---------------------------------------------------------------------
 
-    async def _on_text(self, data: str, received: float) -> None:
+    async def _on_text(self, data: str, received: float, arrived: float | None) -> None:
         ctx = self.ctx
         try:
             frame = json.loads(data)
@@ -157,7 +163,7 @@ class ConsultationConnection:
                 ctx.counters[Stat.busy_rejections] += 1
                 await self.send_error(message_id, "busy", "a reply is already in progress")
                 return
-            self._enqueue(UserMessage(message_id, received))
+            self._enqueue(UserMessage(message_id, received, arrived))
         elif kind == "ping":
             ctx.counters[Stat.pings_received] += 1
             ctx.settings.refresh()

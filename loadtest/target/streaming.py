@@ -46,6 +46,8 @@ class UserMessage:
 
     message_id: object
     received: float
+    #: When its bytes reached the socket (``--ground-truth`` on Linux), else None.
+    arrived: float | None = None
 
 
 @dataclass(slots=True)
@@ -53,12 +55,15 @@ class StreamRecord:
     """Ground truth of one reply (``time.perf_counter()`` seconds; None = never happened).
 
     ``*_sent`` are stamped just before the frame is written to the socket, so a client on the
-    same host always stamps its arrival later.
+    same host always stamps its arrival later. ``received`` is when the handler took the user
+    message, ``arrived`` when its bytes reached the socket (:mod:`loadtest.target.arrival_socket`;
+    None where the kernel gives no stamp): the server's latency as a client sees it starts there.
     """
 
     conn: str
     client_message_id: object
     received: float
+    arrived: float | None = None
     message_id: str | None = None
     began: float | None = None
     start_sent: float | None = None
@@ -72,7 +77,8 @@ class StreamRecord:
 
     def as_json(self) -> dict[str, object]:
         return {"event": "stream", "conn": self.conn, "client_message_id": self.client_message_id,
-                "message_id": self.message_id, "received": self.received, "began": self.began,
+                "message_id": self.message_id, "received": self.received,
+                "arrived": self.arrived, "began": self.began,
                 "start_sent": self.start_sent, "first_chunk_sent": self.first_chunk_sent,
                 "complete_sent": self.complete_sent, "ended": self.ended,
                 "chunks": self.chunks, "outcome": self.outcome, "faults": list(self.faults),
@@ -87,7 +93,7 @@ async def send_reply(conn: ConsultationConnection, message: UserMessage) -> None
     """
     ctx = conn.ctx
     ctx.settings.refresh()
-    record = StreamRecord(conn.conn_id, message.message_id, message.received)
+    record = StreamRecord(conn.conn_id, message.message_id, message.received, message.arrived)
     counters = ctx.counters
     counters[Stat.streams_started] += 1
     faults = roll_stream_faults(ctx.settings.faults, ctx.rng)

@@ -48,6 +48,7 @@ def test_one_line_per_stream_with_server_timings_on_the_client_clock(run):
         assert record["conn"] == conn_id and record["outcome"] == "completed"
         assert record["chunks"] == 5
         assert sent < record["received"] <= record["start_sent"] < record["first_chunk_sent"]
+        assert sent < record["arrived"] <= record["received"]  # bytes in the socket, then read
         assert record["first_chunk_sent"] < first_chunk_seen
         assert record["complete_sent"] < complete_seen
         assert 0.020 <= record["first_chunk_sent"] - record["received"] < 0.030

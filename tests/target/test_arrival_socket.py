@@ -1,0 +1,67 @@
+"""The target's arrival stamps: when a client's bytes reached its socket, however late read."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from loadtest import receive_stamps
+from loadtest.target.arrival_socket import ArrivalStampedSocket, stamp_arrivals
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    with client, server:
+        yield client, server
+
+
+@pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="SO_TIMESTAMPNS")
+@pytest.mark.parametrize("read", ["recv", "recv_into"])
+def test_a_message_that_waited_for_the_loop_is_stamped_when_it_arrived(
+    tcp_pair: tuple[socket.socket, socket.socket], read: str
+) -> None:
+    client, server = tcp_pair
+    transport = SimpleNamespace(_sock=server)
+    stamped = stamp_arrivals(transport)
+    assert isinstance(stamped, ArrivalStampedSocket) and transport._sock is stamped
+    # Linux turns stamping on a moment after the first socket asks: wait for a stamped read.
+    for _ in range(100):
+        client.sendall(b".")
+        time.sleep(0.02)
+        stamped.recv(8)
+        if time.perf_counter() - (stamped.latest_arrival or 0.0) > 0.015:  # the kernel's stamp
+            break
+    sent_at = time.perf_counter()
+    client.sendall(b"user_message")
+    time.sleep(0.05)  # the target's loop is busy elsewhere: the point of the test
+    if read == "recv":
+        data = stamped.recv(64)
+    else:
+        buffer = bytearray(64)
+        data = bytes(buffer[: stamped.recv_into(buffer)])
+    read_at = time.perf_counter()
+    assert data == b"user_message"
+    assert stamped.latest_arrival is not None
+    assert sent_at <= stamped.latest_arrival < sent_at + 0.01 < read_at - 0.04
+
+
+def test_everything_but_reads_goes_to_the_socket_itself(
+    tcp_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    client, server = tcp_pair
+    stamped = ArrivalStampedSocket(server)
+    assert stamped.fileno() == server.fileno()
+    stamped.send(b"pong")
+    assert client.recv(8) == b"pong"
+
+
+def test_a_transport_without_a_plain_socket_is_left_alone() -> None:
+    assert stamp_arrivals(SimpleNamespace()) is None
+    assert stamp_arrivals(SimpleNamespace(_sock="not a socket")) is None
