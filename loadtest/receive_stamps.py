@@ -39,7 +39,7 @@ SO_TIMESTAMPNS: int | None = (
 STAMP_SPACE = socket.CMSG_SPACE(16) if SO_TIMESTAMPNS is not None else 0
 #: An age beyond this is a realtime clock step, not bytes that waited.
 MAX_AGE_S = 60.0
-_TIMESPEC = struct.Struct("@qq")
+_unpack_timespec = struct.Struct("@qq").unpack_from
 
 
 def enable(sock: socket.socket) -> bool:
@@ -71,10 +71,15 @@ def arrival(
         ``read_at`` less the age of the kernel's stamp; ``read_at`` itself when the read carries
         no stamp, or its age is negative or beyond :data:`MAX_AGE_S`.
     """
-    level, kind, data = ancillary[0]
-    if kind != SO_TIMESTAMPNS or level != socket.SOL_SOCKET or len(data) < _TIMESPEC.size:
+    # Per read on the hot path: no level check (only this option is on), no length check
+    # (a short one fails the unpack).
+    _, kind, data = ancillary[0]
+    if kind != SO_TIMESTAMPNS:
         return read_at
-    seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+    try:
+        seconds, nanoseconds = _unpack_timespec(data)
+    except struct.error:
+        return read_at
     age = (read_at_realtime - seconds) - nanoseconds * 1e-9
     if 0.0 < age < MAX_AGE_S:
         return read_at - age
