@@ -6,7 +6,10 @@ Issue 12's headline figure. One reference target (``loadtest serve --profile fix
 
 - ``ours``: ``loadtest run chat -u 50 --host <target> -- --think-time 0`` (full metrics);
 - ``baseline``: ``locust -f bench/baseline_websocket_client.py`` (``websocket-client`` with
-  ``skip_utf8_validation=True``, one ``json.loads`` per frame, two pseudo-requests per reply).
+  ``skip_utf8_validation=True``, one ``json.loads`` per frame, two pseudo-requests per reply);
+- with ``--with-read-clock``, ``ours_read`` too: ours with ``--receive-clock read`` (frames
+  stamped when read, not by the kernel), to price the kernel's receive stamps in the same
+  rounds (``kernel_clock_us_per_chunk``: ours − ours_read, CPU µs per chunk, per round).
 
 Each client runs ``--warmup`` seconds (connections opened, allocator and TCP warm) before a
 measured window of ``--seconds``. Over that window only:
@@ -83,7 +86,7 @@ def client_command(
     scratch: Path,
     receive_clock: str = "kernel",
 ) -> list[str]:
-    if kind == "ours":
+    if kind.startswith("ours"):
         return [
             sys.executable, "-m", "loadtest.cli", "run", "chat",
             "--host", target.base_url, "-u", str(users), "-r", str(users), "-t", f"{run_s}s",
@@ -105,7 +108,8 @@ def measure(
     pin = (lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if args.pin else None
     started = time.perf_counter()
     client = subprocess.Popen(
-        client_command(kind, target, args.users, run_s, scratch, args.receive_clock),
+        client_command(kind, target, args.users, run_s, scratch,
+                       "read" if kind == "ours_read" else args.receive_clock),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -168,6 +172,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--receive-clock", choices=["kernel", "read"], default="kernel",
                         help="how ours stamps received frames (the run's option)")
+    parser.add_argument("--with-read-clock", action="store_true",
+                        help="also run ours with --receive-clock read in every round (ours_read)")
     args = parser.parse_args()
     if args.pin and len(os.sched_getaffinity(0)) < 2:
         parser.error("--pin needs two CPUs; use --no-pin")
@@ -195,8 +201,10 @@ def main() -> int:
         if args.pin:
             for process in [psutil.Process(target.pid), *psutil.Process(target.pid).children()]:
                 process.cpu_affinity([TARGET_CPU])
+        kinds = ["baseline", "ours", *(["ours_read"] if args.with_read_clock else [])]
         for round_index in range(args.rounds):
-            order = ("baseline", "ours") if round_index % 2 == 0 else ("ours", "baseline")
+            shift = round_index % len(kinds)  # each client goes first in turn
+            order = kinds[shift:] + kinds[:shift]
             for kind in order:
                 run = measure(kind, target, args, env, Path(scratch))
                 run["round"] = round_index
@@ -209,16 +217,20 @@ def main() -> int:
     def figures(kind: str) -> list[float]:
         return [run["chunks_per_client_cpu_s"] for run in runs if run["client"] == kind]
 
-    ratios = [
-        ours["chunks_per_client_cpu_s"] / baseline["chunks_per_client_cpu_s"]
-        for ours, baseline in (
-            (
-                next(r for r in runs if r["round"] == i and r["client"] == "ours"),
-                next(r for r in runs if r["round"] == i and r["client"] == "baseline"),
-            )
+    def of_round(kind: str, index: int) -> dict[str, Any]:
+        return next(r for r in runs if r["round"] == index and r["client"] == kind)
+
+    def ratios_to_baseline(kind: str) -> list[float]:
+        return [
+            of_round(kind, i)["chunks_per_client_cpu_s"]
+            / of_round("baseline", i)["chunks_per_client_cpu_s"]
             for i in range(args.rounds)
-        )
-    ]
+        ]
+
+    def cpu_us_per_chunk(run: dict[str, Any]) -> float:
+        return run["client_user_us_per_chunk"] + run["client_system_us_per_chunk"]
+
+    ratios = ratios_to_baseline("ours")
     record = {
         "benchmark": "compare_baseline",
         "provenance": provenance(["websocket-client", "aiohttp", "psutil", "msgspec"]),
@@ -236,18 +248,25 @@ def main() -> int:
             "chunks_counted_by": "target /admin/stats chunks_sent",
             "cpu_counted_by": "client process tree user+system, psutil (/proc)",
         },
-        "chunks_per_client_cpu_s": {
-            "ours": repeats(figures("ours"), 0),
-            "baseline": repeats(figures("baseline"), 0),
-        },
+        "chunks_per_client_cpu_s": {kind: repeats(figures(kind), 0) for kind in kinds},
         "client_us_per_chunk": {
             kind: {part: repeats(per_chunk(kind, part), 2) for part in ("user", "system")}
-            for kind in ("ours", "baseline")
+            for kind in kinds
         },
         "ratio_ours_to_baseline": repeats(ratios),
         "target_ratio": TARGET_RATIO,
         "runs": runs,
     }
+    if args.with_read_clock:
+        record["ratio_ours_read_to_baseline"] = repeats(ratios_to_baseline("ours_read"))
+        # What the kernel's receive stamps cost, round by round (same hour, same target).
+        record["kernel_clock_us_per_chunk"] = repeats(
+            [
+                cpu_us_per_chunk(of_round("ours", i)) - cpu_us_per_chunk(of_round("ours_read", i))
+                for i in range(args.rounds)
+            ],
+            2,
+        )
     write_result(args.out, record)
     median = record["ratio_ours_to_baseline"]["median"]
     print(

@@ -57,6 +57,14 @@ def enable(sock: socket.socket) -> bool:
     return True
 
 
+def run_clock(requested: str, target_url: str) -> str:
+    """How a run's reads are stamped, as ``run.json`` records it: ``"kernel"`` where asked for
+    and possible (Linux, plain ``ws://``/``http://``), else ``"read"``."""
+    secure = target_url.lower().startswith(("wss:", "https:"))
+    available = SO_TIMESTAMPNS is not None and not secure
+    return "kernel" if requested == "kernel" and available else "read"
+
+
 def arrival(
     ancillary: list[tuple[int, int, bytes]], read_at: float, read_at_realtime: float
 ) -> float:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from loadtest import receive_stamps
-from loadtest.receive_stamps import MAX_AGE_S, STAMP_SPACE, arrival, enable
+from loadtest.receive_stamps import MAX_AGE_S, STAMP_SPACE, arrival, enable, run_clock
 
 linux_only = pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="SO_TIMESTAMPNS")
 
@@ -92,3 +92,15 @@ def test_a_socket_never_asked_carries_no_stamp(
     buffer = bytearray(8)
     received, ancillary, _, _ = receiver.recvmsg_into([buffer], STAMP_SPACE or 64)
     assert received == 1 and ancillary == []
+
+
+class TestRunClock:
+    @linux_only
+    def test_plain_websockets_on_linux_use_the_kernels_stamp(self) -> None:
+        assert run_clock("kernel", "ws://127.0.0.1:8000") == "kernel"
+        assert run_clock("kernel", "http://127.0.0.1:8000") == "kernel"
+
+    def test_tls_and_the_read_option_use_the_read(self) -> None:
+        assert run_clock("kernel", "wss://127.0.0.1:8443") == "read"
+        assert run_clock("kernel", "HTTPS://127.0.0.1:8443") == "read"
+        assert run_clock("read", "ws://127.0.0.1:8000") == "read"

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from locust.env import Environment
 
+from loadtest.receive_stamps import run_clock
 from loadtest.rundir import write_json
 from loadtest.utc import utc_seconds
 
@@ -57,6 +58,8 @@ def write_run_json(
         "outcome": dict(outcome),
         "host": socket.gethostname(),
         "options": redact(vars(options) if options is not None else {}),
+        "receive_clock": run_clock(getattr(options, "receive_clock", "read"),
+                                   environment.host or ""),
         "versions": _versions(),
         **meta,
     }
