@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest import receive_stamps
 from loadtest.target.process import TargetProcess
 from tests.targets import TARGET_ENV
 
@@ -84,6 +85,7 @@ class TestRunAgainstTheEmbeddedTarget:
         run = json.loads((out / "run.json").read_text())
         assert run["target"].startswith("http://127.0.0.1:")
         assert run["ended_utc"] is not None
+        assert run["receive_clock"] == ("kernel" if receive_stamps.SO_TIMESTAMPNS else "read")
 
     def test_the_steady_state_starts_after_the_ramps_slow_connects(self, tmp_path: Path) -> None:
         out = tmp_path / "run"
