@@ -73,6 +73,7 @@ def run_client(
         "--format", "json",
         *(["--workers", str(workers)] if workers > 1 else []),
         "--", "--think-time", "0", "--consultation-id", "c-bench",
+        "--receive-clock", args.receive_clock,
     ]  # fmt: skip
     started = time.perf_counter()
     client = subprocess.Popen(
@@ -190,6 +191,8 @@ def main() -> int:
     parser.add_argument("--burst-users", type=int, default=20)
     parser.add_argument("--burst-chunks", type=int, default=500)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--receive-clock", choices=["kernel", "read"], default="kernel",
+                        help="how the client stamps received frames (the run's option)")
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         parser.error("needs two CPUs (server on one, client on the other)")
@@ -199,6 +202,7 @@ def main() -> int:
         "provenance": provenance(["msgspec", "hdrhistogram", "psutil"]),
         "setup": {
             "client": "loadtest run chat, think time 0, full metrics",
+            "receive_clock": args.receive_clock,
             "server": "bench/blaster.py (websockets handshake, frames written raw)",
             "warmup_s": args.warmup,
             "window_s": args.seconds,
