@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -44,14 +43,6 @@ class TestArrival:
             arrival([(level, receive_stamps.SO_TIMESTAMPNS or 35, b"\0" * 4)], 100.0, now) == 100.0
         )
 
-
-@pytest.fixture
-def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        sender = socket.create_connection(listener.getsockname())
-        receiver, _ = listener.accept()
-    with sender, receiver:
-        yield sender, receiver
 
 
 def wait_until_stamped(sender: socket.socket, receiver: socket.socket) -> None:
