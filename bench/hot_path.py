@@ -48,7 +48,9 @@ CHUNKS = 40
 
 #: (part, substrings of a profiled function's file or name); the first match wins.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
-    ("socket calls (recv_into, send, in C)", ("'recv_into'", "'recv'", "'send'", "'sendall'")),
+    ("socket calls (recvmsg_into, send, in C)",
+     ("'recvmsg_into'", "'recv_into'", "'recv'", "'send'", "'sendall'")),
+    ("kernel receive stamps (loadtest/receive_stamps.py)", ("loadtest/receive_stamps.py",)),
     ("frame fast path (loadtest/frame_fast_path.py)", ("loadtest/frame_fast_path.py",)),
     ("transport (loadtest/transport.py)", ("loadtest/transport.py",)),
     ("websockets Sans-I/O (handshake, control frames)", ("websockets/",)),
