@@ -175,6 +175,8 @@ def main() -> int:
     parser.add_argument("--with-read-clock", action="store_true",
                         help="also run ours with --receive-clock read in every round (ours_read)")
     args = parser.parse_args()
+    if args.with_read_clock and args.receive_clock == "read":
+        parser.error("--with-read-clock compares against --receive-clock kernel")
     if args.pin and len(os.sched_getaffinity(0)) < 2:
         parser.error("--pin needs two CPUs; use --no-pin")
 

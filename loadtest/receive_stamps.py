@@ -9,6 +9,9 @@ data: with it, a frame's moment is when its bytes reached this machine, however 
 TCP reports the stamp of the *last* packet a read consumed (packets coalesced in the receive queue
 keep the newest stamp), so every frame in a read is stamped at or after its bytes arrived and never
 after the read itself: the kernel stamp can only take away the generator's delay, never add one.
+Arrived is not readable, though: after a lost packet the segments behind it wait for the
+retransmission, and the read then reports their earlier stamp. Loopback loses nothing, so
+``auto`` (:func:`wants_kernel_stamps`) asks for stamps only there.
 
 The kernel stamps with CLOCK_REALTIME; a stamp becomes a ``perf_counter`` moment by subtracting its
 age (``time.time()`` at the read − the stamp) from ``perf_counter()`` at the read, the two clocks
@@ -20,10 +23,12 @@ is ignored and the read keeps its own stamp.
 
 from __future__ import annotations
 
+import ipaddress
 import platform
 import socket
 import struct
 import sys
+from urllib.parse import urlsplit
 
 #: ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``) where Linux's generic socket numbers apply; Python's
 #: ``socket`` module does not name it. Other architectures (alpha, mips, parisc, sparc) number it
@@ -35,11 +40,15 @@ _GENERIC_ARCHITECTURES = (
 SO_TIMESTAMPNS: int | None = (
     35 if sys.platform == "linux" and platform.machine().lower() in _GENERIC_ARCHITECTURES else None
 )
+#: The kernel's ``struct timespec`` for this option: two native longs (8 bytes on 32-bit).
+_TIMESPEC = struct.Struct("@ll")
+_unpack_timespec = _TIMESPEC.unpack_from
 #: Room for one ``struct timespec`` control message, as ``recvmsg_into``'s ``ancbufsize``.
-STAMP_SPACE = socket.CMSG_SPACE(16) if SO_TIMESTAMPNS is not None else 0
+STAMP_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if SO_TIMESTAMPNS is not None else 0
 #: An age beyond this is a realtime clock step, not bytes that waited.
 MAX_AGE_S = 60.0
-_unpack_timespec = struct.Struct("@qq").unpack_from
+#: ``--receive-clock`` values. ``auto``: the kernel's stamp for a target on this machine only.
+CLOCKS = ("auto", "kernel", "read")
 
 
 def enable(sock: socket.socket) -> bool:
@@ -57,12 +66,42 @@ def enable(sock: socket.socket) -> bool:
     return True
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ``::1`` (brackets allowed)."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def wants_kernel_stamps(requested: str, peer_host: str) -> bool:
+    """Whether a plain-TCP connection to ``peer_host`` should read the kernel's stamps.
+
+    ``auto`` only over loopback: across a network, a lost packet makes TCP hold the segments
+    that arrived after it until the retransmission fills the gap, and a read then reports the
+    stamp of those earlier segments (merged packets keep the stamp of the one merged in), so a
+    frame delayed by the loss would be stamped as if it had not been: latency understated, in
+    exactly the tail a user feels. Loopback neither loses nor reorders. ``kernel`` asks for the
+    stamps anyway (a clean network, a generator close to its core); ``read`` never.
+    """
+    if requested == "auto":
+        return is_loopback(peer_host)
+    return requested == "kernel"
+
+
 def run_clock(requested: str, target_url: str) -> str:
-    """How a run's reads are stamped, as ``run.json`` records it: ``"kernel"`` where asked for
-    and possible (Linux, plain ``ws://``/``http://``), else ``"read"``."""
-    secure = target_url.lower().startswith(("wss:", "https:"))
+    """How a run asked its reads to be stamped, as ``run.json`` records it: ``"kernel"`` where
+    asked for (``auto``: a loopback target) and possible (Linux, plain ``ws://``/``http://``),
+    else ``"read"``. Linux turns stamping on a moment after the first socket asks, so a run's
+    very first reads may still carry the read's own moment."""
+    parts = urlsplit(target_url)
+    secure = parts.scheme.lower() in ("wss", "https")
     available = SO_TIMESTAMPNS is not None and not secure
-    return "kernel" if requested == "kernel" and available else "read"
+    wanted = wants_kernel_stamps(requested, parts.hostname or "")
+    return "kernel" if wanted and available else "read"
 
 
 def arrival(

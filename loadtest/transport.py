@@ -6,11 +6,11 @@ each connection is one socket read into a reused buffer: on plain TCP by a reada
 in the gevent hub while all is usual (pongs the protocol owes are written from there too),
 else (TLS, a close begun, a failure) by a reader greenlet. Either feeds the protocol, stamps
 every frame on the :func:`time.perf_counter` clock with the moment its bytes arrived (the
-kernel's receive stamp, :mod:`loadtest.receive_stamps`, on plain TCP where Linux gives one; else
-the moment they were read), and hands it to a :class:`FrameHandler` *inline*: no queue and, in
-the hub, no context switch at all per chunk (see ``bench/hot_path.py`` and
-``bench/compare_baseline.py``). The handler does the per-chunk work and wakes its user greenlet
-once per stream.
+kernel's receive stamp, :mod:`loadtest.receive_stamps`, on plain TCP to a loopback peer, or to
+any with ``receive_clock="kernel"``, where Linux gives one; else the moment they were read),
+and hands it to a :class:`FrameHandler` *inline*: no queue and, in the hub, no context switch
+at all per chunk (see ``bench/hot_path.py`` and ``bench/compare_baseline.py``). The handler does
+the per-chunk work and wakes its user greenlet once per stream.
 
 Opening is timed as the contract says: the name is resolved first (gevent's resolver), so
 ``connect_ms`` runs from the TCP connect to the accepted handshake and the lookup is kept apart
@@ -58,7 +58,7 @@ from loadtest.entropy import mask_key
 from loadtest.errors import HandshakeError, TransportError, UsageError
 from loadtest.frame_fast_path import FrameFastPath, can_send_directly, client_text_frame
 from loadtest.protocol import Violation, ViolationKind
-from loadtest.receive_stamps import STAMP_SPACE, arrival
+from loadtest.receive_stamps import STAMP_SPACE, arrival, wants_kernel_stamps
 from loadtest.receive_stamps import enable as enable_receive_stamps
 
 #: Close code the protocol reports when the TCP connection ended without a close frame.
@@ -123,9 +123,11 @@ class ConnectOptions:
         ca_file: trust this PEM bundle in addition to nothing else (a private CA).
         compression: offer permessage-deflate.
         max_message_bytes: larger incoming messages close the connection with 1009.
-        kernel_receive_stamps: stamp plain-TCP reads with the moment the kernel received their
-            bytes, where the platform can (:mod:`loadtest.receive_stamps`); else, and always
-            on TLS, a read is stamped when it returns.
+        receive_clock: ``auto`` (the default), ``kernel`` or ``read``: whether plain-TCP reads
+            are stamped with the moment the kernel received their bytes, where the platform
+            can (``auto``: only to a loopback peer; see
+            :func:`loadtest.receive_stamps.wants_kernel_stamps`); else, and always on TLS, a
+            read is stamped when it returns.
     """
 
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -135,7 +137,7 @@ class ConnectOptions:
     ca_file: str | None = None
     compression: bool = False
     max_message_bytes: int | None = 2**20
-    kernel_receive_stamps: bool = True
+    receive_clock: str = "auto"
 
 
 def build_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
@@ -329,7 +331,9 @@ class WebSocketConnection:
                 # Asked for before the handshake: Linux turns stamping on a moment later
                 # when no other socket has it on.
                 stamped = (
-                    options.kernel_receive_stamps and not uri.secure and enable_receive_stamps(sock)
+                    not uri.secure
+                    and wants_kernel_stamps(options.receive_clock, sock.getpeername()[0])
+                    and enable_receive_stamps(sock)
                 )
                 if uri.secure:
                     sock = build_ssl_context(options).wrap_socket(sock, server_hostname=uri.host)

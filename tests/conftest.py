@@ -11,6 +11,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import socket  # noqa: E402  (after patching, as every test module)
+import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -24,3 +25,28 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
         accepted, _ = listener.accept()
     with connecting, accepted:
         yield connecting, accepted
+
+
+@pytest.fixture
+def kernel_stamping_on() -> Iterator[None]:
+    """Linux stamps incoming packets only while some socket asks for it, and turns stamping
+    on a moment after the first one does (deferred work): hold one stamped loopback pair open,
+    already seen stamping, for the test's duration."""
+    from loadtest.receive_stamps import STAMP_SPACE, enable
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        sender = socket.create_connection(listener.getsockname())
+        receiver, _ = listener.accept()
+    with sender, receiver:
+        if not enable(receiver):
+            pytest.skip("no kernel receive stamps on this platform")
+        buffer = bytearray(8)
+        for _ in range(400):
+            sender.sendall(b".")
+            _, ancillary, _, _ = receiver.recvmsg_into([buffer], STAMP_SPACE)
+            if ancillary:
+                break
+            time.sleep(0.005)
+        else:
+            raise AssertionError("the kernel never stamped a packet")
+        yield

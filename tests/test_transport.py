@@ -358,7 +358,7 @@ class TestReceiveStamps:
 
     def test_the_read_clock_counts_our_loops_delay(self, quiet_target: TargetProcess) -> None:
         options = ConnectOptions(headers=AUTH.headers, open_timeout_s=5,
-                                 kernel_receive_stamps=False)  # fmt: skip
+                                 receive_clock="read")  # fmt: skip
         ttfc_s, clock = self.first_chunk_after_a_held_loop(quiet_target, options)
         assert clock == "read"
         assert ttfc_s >= self.HOLD_S

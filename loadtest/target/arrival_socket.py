@@ -10,7 +10,9 @@ earlier: the recorded server time can only come out shorter, so a client's measu
 against it can only come out larger.
 
 asyncio's socket transport reads through its private ``_sock``; a transport without one (another
-event loop) keeps the handler's stamp only.
+event loop, TLS) keeps the handler's stamp only, and so does a client across a network, where a
+lost packet would make the kernel's stamp too early
+(:func:`loadtest.receive_stamps.wants_kernel_stamps`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import socket
 from time import perf_counter, time
 from typing import Any
 
-from loadtest.receive_stamps import STAMP_SPACE, arrival, enable
+from loadtest.receive_stamps import STAMP_SPACE, arrival, enable, wants_kernel_stamps
 
 
 class ArrivalStampedSocket:
@@ -62,7 +64,13 @@ def stamp_arrivals(transport: Any) -> ArrivalStampedSocket | None:
     sock = getattr(transport, "_sock", None)
     if isinstance(sock, ArrivalStampedSocket):
         return sock
-    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_STREAM or not enable(sock):
+    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_STREAM:
+        return None
+    try:
+        peer = sock.getpeername()[0]
+    except OSError:
+        return None
+    if not wants_kernel_stamps("auto", peer) or not enable(sock):
         return None
     stamped = ArrivalStampedSocket(sock)
     transport._sock = stamped

@@ -84,7 +84,7 @@ class UserContext:
                 insecure=options.insecure,
                 ca_file=options.ca_file or None,
                 compression=options.compression,
-                kernel_receive_stamps=options.receive_clock == "kernel",
+                receive_clock=options.receive_clock,
             ),
             stream_timeout_s=options.stream_timeout,
             consultation_id=options.consultation_id or None,

@@ -40,9 +40,10 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--ca-file", {"default": "", "help": "PEM bundle to trust for wss://"}),
     ("--compression", {"action": "store_true", "default": False,
                        "help": "offer permessage-deflate"}),
-    ("--receive-clock", {"default": "kernel", "choices": ["kernel", "read"],
+    ("--receive-clock", {"default": "auto", "choices": ["auto", "kernel", "read"],
                          "help": "stamp received frames when the kernel got their bytes "
-                                 "(Linux, plain TCP) or when our loop read them"}),
+                                 "(Linux, plain TCP; auto: loopback targets only) or when "
+                                 "our loop read them"}),
     ("--prompts-file", {"default": "", "help": "one prompt per line (default: shipped corpus)"}),
     ("--seed", {"type": int, "default": 0, "help": "seed for prompts and think times"}),
     ("--progress-every", {"type": float, "default": 5.0, "help": "progress line every N s"}),

@@ -58,7 +58,7 @@ def write_run_json(
         "outcome": dict(outcome),
         "host": socket.gethostname(),
         "options": redact(vars(options) if options is not None else {}),
-        "receive_clock": run_clock(getattr(options, "receive_clock", "read"),
+        "receive_clock": run_clock(getattr(options, "receive_clock", "auto"),
                                    environment.host or ""),
         "versions": _versions(),
         **meta,
