@@ -219,7 +219,9 @@ class TestBoundedOpen:
                                          ConnectOptions(open_timeout_s=0.3))
             elapsed = time.perf_counter() - started
         assert caught.value.kind == "timeout"
-        assert 0.25 <= elapsed < 1.0
+        # Bounded by open_timeout_s, not the 10 s default; the slack is a loaded CI box's
+        # scheduling (a clean-clone run at c1f898d took 1.06 s).
+        assert 0.25 <= elapsed < 2.0
 
     def test_an_unknown_name_is_a_dns_failure(self) -> None:
         with pytest.raises(HandshakeError) as caught:
