@@ -251,12 +251,15 @@ class _ChunkRun:
         while self._index < len(offsets):
             index = self._index
             offset = offsets[index]
+            previous_ideal, previous_sent, previous_offset = self._previous
             if index == self._middle and not self._stalled:
                 self._stalled = True
-                self._shift += faults.stall_ms / 1000.0
+                # the pause counts from the chunk before as it left, however late: a stall of
+                # MS is at least MS (+ the gap) on the wire, not MS less that chunk's lateness
+                late = max(0.0, previous_sent - previous_ideal) if index else 0.0
+                self._shift += faults.stall_ms / 1000.0 + late
             ideal = self._begin + self._shift + offset
             due = ideal
-            previous_ideal, previous_sent, previous_offset = self._previous
             if index and previous_sent - previous_ideal <= MAX_LAG_S:
                 due = max(ideal, previous_sent + offset - previous_offset)
             if due > now:

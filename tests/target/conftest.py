@@ -2,28 +2,78 @@
 
 The test process is gevent-patched (tests/conftest.py), so every server runs in a subprocess via
 :class:`TargetProcess`; clients here are urllib and ``websockets.sync``, which work patched.
+
+Timing tests check the target's schedule on the wire to a millisecond, but this test process is
+busy (gevent, earlier tests' leftovers, a shared 2-core machine): a frame stamped when
+``recv()`` returns carries that process's delay, and clean-clone CI runs failed on it (gaps of
+1 ms read as 0.1 ms, a 150 ms stall as 149.5 ms). So each frame is stamped when the kernel
+received its bytes (``SO_TIMESTAMPNS``, as the load generator does: :mod:`loadtest.receive_stamps`),
+falling back to the read's own moment where the kernel gives no stamp.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import DATA_OPCODES, Frame
 from websockets.sync.client import ClientConnection, connect
 
+from loadtest.receive_stamps import STAMP_SPACE, arrival, enable
 from loadtest.target.process import TargetProcess
 
 SECRET = "test-only-secret-0123456789abcdef"
 API_KEY = "test-only-api-key"
 ENV = {"LOADTEST_JWT_SECRET": SECRET, "LOADTEST_API_KEY": API_KEY}
 RECV_TIMEOUT_S = 10.0
+
+
+class ArrivalStampedSocket:
+    """A client socket that keeps when the kernel received the bytes of its latest read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.stamped = enable(sock)
+        self.latest_arrival = 0.0
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        buffer = bytearray(size)
+        nbytes, ancillary, _, _ = self._sock.recvmsg_into([buffer], STAMP_SPACE, flags)
+        read_at, read_at_realtime = time.perf_counter(), time.time()
+        self.latest_arrival = (arrival(ancillary, read_at, read_at_realtime)
+                               if ancillary else read_at)
+        return bytes(buffer[:nbytes])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class ArrivalStampedConnection(ClientConnection):
+    """``websockets.sync``'s client, noting each data frame's arrival (see the module doc)."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        self.arrivals: deque[float] = deque()  # before the reader starts in __init__
+        super().__init__(sock, *args, **kwargs)
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
+            self.arrivals.append(self.socket.latest_arrival)
+        super().process_event(event)
+
+    def recv_stamped(self, timeout: float) -> tuple[float, str | bytes]:
+        """The next message and when its last frame's bytes arrived."""
+        message = self.recv(timeout=timeout)
+        return self.arrivals.popleft(), message
 
 
 class Client:
@@ -83,8 +133,13 @@ class Client:
             query += f"&token={token}"
         headers = {"X-API-Key": api_key} if api_key is not None else {}
         kwargs.setdefault("open_timeout", 10)
-        return connect(self.process.ws_url + query, additional_headers=headers,
-                       compression=None, proxy=None, **kwargs)
+        url = self.process.ws_url + query
+        if url.startswith("ws://") and "sock" not in kwargs:
+            parts = urlsplit(url)
+            kwargs["sock"] = ArrivalStampedSocket(socket.create_connection(
+                (parts.hostname, parts.port), timeout=kwargs["open_timeout"]))
+            kwargs["create_connection"] = ArrivalStampedConnection
+        return connect(url, additional_headers=headers, compression=None, proxy=None, **kwargs)
 
     def handshake_status(self, **kwargs: Any) -> int:
         """The HTTP status a refused handshake gets (fails the test if it is accepted)."""
@@ -116,18 +171,23 @@ class Client:
     @staticmethod
     def read_until(ws: ClientConnection, stop: Callable[[dict[str, Any]], bool],
                    timeout: float = RECV_TIMEOUT_S) -> list[tuple[float, Any]]:
-        """Receive ``(perf_counter, frame)`` pairs until ``stop(frame)`` or the socket closes.
+        """Receive ``(perf_counter, frame)`` pairs until ``stop(frame)`` or the socket closes;
+        each frame's moment is its arrival where the connection keeps it (see the module doc).
 
         Text frames that are not JSON are returned as raw strings, binary frames as bytes.
         """
         frames: list[tuple[float, Any]] = []
         deadline = time.monotonic() + timeout
         while True:
+            wait = max(0.01, deadline - time.monotonic())
             try:
-                raw = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+                if isinstance(ws, ArrivalStampedConnection):
+                    now, raw = ws.recv_stamped(timeout=wait)
+                else:
+                    raw = ws.recv(timeout=wait)
+                    now = time.perf_counter()
             except (ConnectionClosed, TimeoutError):
                 return frames
-            now = time.perf_counter()
             try:
                 frame = json.loads(raw) if isinstance(raw, str) else raw
             except ValueError:

@@ -120,14 +120,16 @@ def test_lost_messages_are_seeded_and_in_the_ground_truth(start_target, tmp_path
     assert lost_ids(tmp_path / "b.jsonl") == first  # same seed, same messages lost
 
 
-def test_stall_pauses_the_middle_of_the_stream(target):
+def test_stall_pauses_the_middle_of_the_stream(target, kernel_stamping_on):
     with fault(target, "stall", "1:150"), target.connect() as ws:
         target.send_user_message(ws, "s")
         frames = target.read_reply(ws)
     chunk_times = [t for t, f in frames if f["type"] == "ai_message_chunk"]
     gaps_ms = [(b - a) * 1000 for a, b in itertools.pairwise(chunk_times)]
     assert len(chunk_times) == CHUNKS and frames[-1][1]["type"] == "ai_message_complete"
-    assert gaps_ms[2] >= 150  # between chunk 2 and chunk 3
+    # between chunk 2 and chunk 3: the stall plus the 2 ms gap, however late chunk 2 left;
+    # arrival stamps (kernel) differ from the send moments by microseconds on loopback
+    assert gaps_ms[2] >= 152 - 0.1
     assert max(gaps_ms[:2] + gaps_ms[3:]) < 100
 
 

@@ -30,7 +30,7 @@ def measure(target, ws, streams: int,
     return ttfcs, gaps, counts
 
 
-def test_fixed_profile_is_accurate_as_the_client_sees_it(start_target):
+def test_fixed_profile_is_accurate_as_the_client_sees_it(start_target, kernel_stamping_on):
     target = start_target(["--profile", "fixed", "--ttfc-ms", "50", "--chunk-gap-ms", "10",
                            "--chunks", "20"])
     with target.connect() as ws:
@@ -43,11 +43,14 @@ def test_fixed_profile_is_accurate_as_the_client_sees_it(start_target):
     assert min(ttfcs) >= 50  # never early
     # due times come from the stream start: the lag stays bounded, no drift along the stream
     assert sum(gaps) / len(gaps) == pytest.approx(10, abs=0.3)
-    assert percentile(gaps, 5) < 10  # catch-ups happen: the schedule is not chained
+    assert min(gaps) < 10  # catch-ups happen: the schedule is not chained
 
 
-def test_realistic_profile_varies_around_its_medians_and_is_seeded(start_target):
-    args = ["--profile", "realistic", "--ttfc-ms", "10", "--chunk-gap-ms", "1", "--chunks", "8",
+def test_realistic_profile_varies_around_its_medians_and_is_seeded(start_target,
+                                                                   kernel_stamping_on):
+    # gaps of 5 ms, not 1: a target or client held a millisecond on a loaded machine sends or
+    # reads several chunks at once (one read, one stamp), and 1 ms gaps then read as none
+    args = ["--profile", "realistic", "--ttfc-ms", "10", "--chunk-gap-ms", "5", "--chunks", "8",
             "--seed", "7"]
     first, second = start_target(args), start_target(args)
     with first.connect() as ws:
@@ -58,22 +61,26 @@ def test_realistic_profile_varies_around_its_medians_and_is_seeded(start_target)
     assert len(set(counts)) >= 4
     assert max(ttfcs) > 1.8 * min(ttfcs)
     assert 6 <= percentile(ttfcs, 50) <= 18
-    assert 0.5 <= percentile(gaps, 50) <= 3
+    assert 2.5 <= percentile(gaps, 50) <= 15
 
 
-def test_capacity_profile_ttfc_p95_rises_with_concurrency(start_target):
+def test_capacity_profile_ttfc_p95_rises_with_concurrency(start_target, kernel_stamping_on):
     target = start_target(["--profile", "capacity", "--set", "slots=2", "--ttfc-ms", "30",
                            "--chunk-gap-ms", "5", "--chunks", "4"])
 
     def run(clients: int, streams: int) -> list[float]:
         results: list[float] = []
         errors: list[BaseException] = []
+        # every client connected before any sends: the queue is measured, not the handshakes
+        connected = threading.Barrier(clients, timeout=30)
 
         def one(index: int) -> None:
             try:
                 with target.connect() as ws:
+                    connected.wait()
                     results.extend(measure(target, ws, streams, label=f"c{index}-")[0])
             except BaseException as exc:  # surfaced below
+                connected.abort()
                 errors.append(exc)
 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
