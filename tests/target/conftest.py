@@ -8,7 +8,8 @@ busy (gevent, earlier tests' leftovers, a shared 2-core machine): a frame stampe
 ``recv()`` returns carries that process's delay, and clean-clone CI runs failed on it (gaps of
 1 ms read as 0.1 ms, a 150 ms stall as 149.5 ms). So each frame is stamped when the kernel
 received its bytes (``SO_TIMESTAMPNS``, as the load generator does: :mod:`loadtest.receive_stamps`),
-falling back to the read's own moment where the kernel gives no stamp.
+falling back to the read's own moment where the kernel gives no stamp; the socket wrapper is
+the target's own (:mod:`loadtest.target.arrival_socket`).
 """
 
 from __future__ import annotations
@@ -29,33 +30,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import DATA_OPCODES, Frame
 from websockets.sync.client import ClientConnection, connect
 
-from loadtest.receive_stamps import STAMP_SPACE, arrival, enable
+from loadtest.receive_stamps import enable
+from loadtest.target.arrival_socket import ArrivalStampedSocket
 from loadtest.target.process import TargetProcess
 
 SECRET = "test-only-secret-0123456789abcdef"
 API_KEY = "test-only-api-key"
 ENV = {"LOADTEST_JWT_SECRET": SECRET, "LOADTEST_API_KEY": API_KEY}
 RECV_TIMEOUT_S = 10.0
-
-
-class ArrivalStampedSocket:
-    """A client socket that keeps when the kernel received the bytes of its latest read."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.stamped = enable(sock)
-        self.latest_arrival = 0.0
-
-    def recv(self, size: int, flags: int = 0) -> bytes:
-        buffer = bytearray(size)
-        nbytes, ancillary, _, _ = self._sock.recvmsg_into([buffer], STAMP_SPACE, flags)
-        read_at, read_at_realtime = time.perf_counter(), time.time()
-        self.latest_arrival = (arrival(ancillary, read_at, read_at_realtime)
-                               if ancillary else read_at)
-        return bytes(buffer[:nbytes])
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
 
 
 class ArrivalStampedConnection(ClientConnection):
@@ -136,8 +118,10 @@ class Client:
         url = self.process.ws_url + query
         if url.startswith("ws://") and "sock" not in kwargs:
             parts = urlsplit(url)
-            kwargs["sock"] = ArrivalStampedSocket(socket.create_connection(
-                (parts.hostname, parts.port), timeout=kwargs["open_timeout"]))
+            raw = socket.create_connection((parts.hostname, parts.port),
+                                           timeout=kwargs["open_timeout"])
+            enable(raw)
+            kwargs["sock"] = ArrivalStampedSocket(raw)
             kwargs["create_connection"] = ArrivalStampedConnection
         return connect(url, additional_headers=headers, compression=None, proxy=None, **kwargs)
 
