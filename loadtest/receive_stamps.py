@@ -28,6 +28,8 @@ import platform
 import socket
 import struct
 import sys
+from time import perf_counter, time
+from typing import Any
 from urllib.parse import urlsplit
 
 #: ``SO_TIMESTAMPNS`` (= ``SCM_TIMESTAMPNS``) where Linux's generic socket numbers apply; Python's
@@ -67,14 +69,17 @@ def enable(sock: socket.socket) -> bool:
 
 
 def is_loopback(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 or ``::1`` (brackets allowed)."""
+    """``localhost``, 127.0.0.0/8, ``::1`` or 127.x mapped into IPv6 (brackets allowed): the
+    mapped form is what a dual-stack ``::`` socket reports as an IPv4 loopback peer."""
     host = host.strip("[]").lower()
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def wants_kernel_stamps(requested: str, peer_host: str) -> bool:
@@ -100,8 +105,25 @@ def run_clock(requested: str, target_url: str) -> str:
     parts = urlsplit(target_url)
     secure = parts.scheme.lower() in ("wss", "https")
     available = SO_TIMESTAMPNS is not None and not secure
-    wanted = wants_kernel_stamps(requested, parts.hostname or "")
+    host = parts.hostname or ""
+    if requested == "auto" and not is_loopback(host):
+        # the transport decides from the peer's address: a name may resolve to loopback
+        # (Debian maps the machine's own name to 127.0.1.1)
+        wanted = _resolves_to_loopback(host, parts.port)
+    else:
+        wanted = wants_kernel_stamps(requested, host)
     return "kernel" if wanted and available else "read"
+
+
+def _resolves_to_loopback(host: str, port: int | None) -> bool:
+    """Whether ``host`` names this machine's loopback only, as the transport would connect."""
+    if not host:
+        return False
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return bool(addresses) and all(is_loopback(str(address[4][0])) for address in addresses)
 
 
 def arrival(
@@ -110,13 +132,14 @@ def arrival(
     """The ``perf_counter`` moment the kernel received a read's bytes.
 
     Args:
-        ancillary: ``recvmsg_into``'s ancillary data for the read (the stamp, if any, first).
+        ancillary: ``recvmsg_into``'s ancillary data for the read, not empty (the stamp, if
+            any, first): a caller on the hot path tests for none itself, saving the call.
         read_at: ``perf_counter()`` taken just after the read returned.
         read_at_realtime: ``time.time()`` taken right beside ``read_at``.
 
     Returns:
-        ``read_at`` less the age of the kernel's stamp; ``read_at`` itself when the read carries
-        no stamp, or its age is negative or beyond :data:`MAX_AGE_S`.
+        ``read_at`` less the age of the kernel's stamp; ``read_at`` itself when the data is
+        not that stamp, or its age is negative or beyond :data:`MAX_AGE_S`.
     """
     # Per read on the hot path: no level check (only this option is on), no length check
     # (a short one fails the unpack).
@@ -131,3 +154,39 @@ def arrival(
     if 0.0 < age < MAX_AGE_S:
         return read_at - age
     return read_at
+
+
+class StampedSocket:
+    """A stand-in for a socket that reads with ``recvmsg`` to keep the kernel's stamp, for code
+    that reads through a socket object it does not own (asyncio's transport, ``websockets.sync``).
+
+    Attributes:
+        latest_arrival: ``perf_counter`` moment the latest read's bytes reached the kernel
+            (the read's own moment when the kernel gave no stamp); None before any read.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.latest_arrival: float | None = None
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data, ancillary, _, _ = self._sock.recvmsg(size, STAMP_SPACE, flags)
+        self._keep_stamp(ancillary)
+        return data
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer)
+        received, ancillary, _, _ = self._sock.recvmsg_into(
+            [view[:size] if size else view], STAMP_SPACE, flags
+        )
+        self._keep_stamp(ancillary)
+        return received
+
+    def _keep_stamp(self, ancillary: list[tuple[int, int, bytes]]) -> None:
+        read_at, read_at_realtime = perf_counter(), time()
+        if ancillary:
+            read_at = arrival(ancillary, read_at, read_at_realtime)
+        self.latest_arrival = read_at
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)

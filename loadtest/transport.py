@@ -5,12 +5,14 @@ fails near 6.7k connections. Why not ``websocket-client``: half the throughput p
 each connection is one socket read into a reused buffer: on plain TCP by a readability callback
 in the gevent hub while all is usual (pongs the protocol owes are written from there too),
 else (TLS, a close begun, a failure) by a reader greenlet. Either feeds the protocol, stamps
-every frame on the :func:`time.perf_counter` clock with the moment its bytes arrived (the
-kernel's receive stamp, :mod:`loadtest.receive_stamps`, on plain TCP to a loopback peer, or to
-any with ``receive_clock="kernel"``, where Linux gives one; else the moment they were read),
-and hands it to a :class:`FrameHandler` *inline*: no queue and, in the hub, no context switch
-at all per chunk (see ``bench/hot_path.py`` and ``bench/compare_baseline.py``). The handler does
-the per-chunk work and wakes its user greenlet once per stream.
+every frame on the :func:`time.perf_counter` clock, and hands it to a :class:`FrameHandler`
+*inline*. The hub callback stamps a frame with the moment its bytes arrived (the kernel's
+receive stamp, :mod:`loadtest.receive_stamps`, on plain TCP to a loopback peer, or to any with
+``receive_clock="kernel"``, where Linux gives one); the reader greenlet and the frames that came
+with the handshake, with the moment they were read. The handler gets them with no queue and,
+in the hub, no context switch at all per chunk (see ``bench/hot_path.py`` and
+``bench/compare_baseline.py``); it does the per-chunk work and wakes its user greenlet once per
+stream.
 
 Opening is timed as the contract says: the name is resolved first (gevent's resolver), so
 ``connect_ms`` runs from the TCP connect to the accepted handshake and the lookup is kept apart
@@ -58,7 +60,7 @@ from loadtest.entropy import mask_key
 from loadtest.errors import HandshakeError, TransportError, UsageError
 from loadtest.frame_fast_path import FrameFastPath, can_send_directly, client_text_frame
 from loadtest.protocol import Violation, ViolationKind
-from loadtest.receive_stamps import STAMP_SPACE, arrival, wants_kernel_stamps
+from loadtest.receive_stamps import CLOCKS, STAMP_SPACE, arrival, wants_kernel_stamps
 from loadtest.receive_stamps import enable as enable_receive_stamps
 
 #: Close code the protocol reports when the TCP connection ended without a close frame.
@@ -138,6 +140,12 @@ class ConnectOptions:
     compression: bool = False
     max_message_bytes: int | None = 2**20
     receive_clock: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.receive_clock not in CLOCKS:  # a misspelt clock would quietly read as "read"
+            raise UsageError(
+                f"receive clock {self.receive_clock!r} is not one of {', '.join(CLOCKS)}"
+            )
 
 
 def build_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
@@ -605,7 +613,9 @@ class WebSocketConnection:
 
     def _on_readable_stamped(self) -> None:
         """:meth:`_on_readable`, with the read stamped when the kernel received its bytes
-        (:mod:`loadtest.receive_stamps`), not when this loop got round to reading them."""
+        (:mod:`loadtest.receive_stamps`), not when this loop got round to reading them. A
+        callback of its own rather than a test per read in one: the read clock keeps the
+        cheaper ``recv_into`` (``bench/README.md``, "Against the hand-written client")."""
         try:
             received, ancillary, _, _ = self._sock._sock.recvmsg_into(
                 _SHARED_READ_BUFFERS, STAMP_SPACE

@@ -13,12 +13,13 @@ monkey.patch_all()
 import socket  # noqa: E402  (after patching, as every test module)
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 
 
-@pytest.fixture
-def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+@contextmanager
+def loopback_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     """A connected loopback TCP pair: (the connecting side, the accepted side)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         connecting = socket.create_connection(listener.getsockname())
@@ -28,16 +29,20 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
 
 
 @pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected loopback TCP pair: (the connecting side, the accepted side)."""
+    with loopback_pair() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
 def kernel_stamping_on() -> Iterator[None]:
     """Linux stamps incoming packets only while some socket asks for it, and turns stamping
     on a moment after the first one does (deferred work): hold one stamped loopback pair open,
-    already seen stamping, for the test's duration."""
+    already seen stamping, for the rest of the session."""
     from loadtest.receive_stamps import STAMP_SPACE, enable
 
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        sender = socket.create_connection(listener.getsockname())
-        receiver, _ = listener.accept()
-    with sender, receiver:
+    with loopback_pair() as (sender, receiver):
         if not enable(receiver):
             pytest.skip("no kernel receive stamps on this platform")
         buffer = bytearray(8)

@@ -15,7 +15,7 @@ import trustme
 
 import loadtest.transport as transport_module
 from loadtest import receive_stamps
-from loadtest.errors import HandshakeError
+from loadtest.errors import HandshakeError, UsageError
 from loadtest.protocol import MessageType, encode_message
 from loadtest.target.process import TargetProcess
 from loadtest.transport import ConnectOptions, WebSocketConnection
@@ -324,7 +324,8 @@ class TestReceiveStamps:
     HOLD_S = 0.3  # the generator's loop held this long (a collection, a burst of other reads)
 
     @pytest.fixture(scope="class")
-    def quiet_target(self) -> Iterator[TargetProcess]:
+    @classmethod
+    def quiet_target(cls) -> Iterator[TargetProcess]:
         """No WebSocket pings: a read takes the stamp of the last packet it consumes, and a
         ping arriving during the hold would be that packet."""
         args = ["--profile", "fixed", "--ttfc-ms", "20", "--chunk-gap-ms", "2", "--chunks", "5",
@@ -352,7 +353,9 @@ class TestReceiveStamps:
         return first_chunk_at - sent_at, connection.receive_clock
 
     @pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="Linux receive stamps")
-    def test_the_kernel_clock_leaves_our_loops_delay_out(self, quiet_target: TargetProcess) -> None:
+    def test_the_kernel_clock_leaves_our_loops_delay_out(
+        self, quiet_target: TargetProcess, kernel_stamping_on: None
+    ) -> None:
         ttfc_s, clock = self.first_chunk_after_a_held_loop(quiet_target, AUTH)
         assert clock == "kernel"
         # 20 ms of the target's, up to the last chunk read with it (5 chunks 2 ms apart).
@@ -364,3 +367,7 @@ class TestReceiveStamps:
         ttfc_s, clock = self.first_chunk_after_a_held_loop(quiet_target, options)
         assert clock == "read"
         assert ttfc_s >= self.HOLD_S
+
+    def test_a_misspelt_clock_is_refused_not_read_as_read(self) -> None:
+        with pytest.raises(UsageError, match="receive clock 'kernal'"):
+            ConnectOptions(receive_clock="kernal")

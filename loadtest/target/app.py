@@ -163,11 +163,13 @@ async def consultation_socket(request: web.Request) -> web.StreamResponse:
     conn_id = ctx.next_id("c")
     ws.headers["X-Connection-Id"] = conn_id
     await ws.prepare(request)
-    arrivals = stamp_arrivals(request.transport) if ctx.ground_truth is not None else None
+    arrivals = None
     if ctx.ground_truth is not None:
+        arrivals = stamp_arrivals(request.transport)
         ctx.ground_truth.write({"event": "open", "conn": conn_id, "t": perf_counter(),
                                 "handshake_received": received, "process": ctx.process_index,
-                                "consultation_id": consultation_id, "user_id": user_id})
+                                "consultation_id": consultation_id, "user_id": user_id,
+                                "arrival_clock": None if arrivals is None else "kernel"})
     exp = claims.get("exp")
     token_exp = float(exp) if isinstance(exp, int | float) else None
     await ConsultationConnection(ctx, ws, request, conn_id, token_exp, arrivals).run()

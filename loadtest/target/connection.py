@@ -20,7 +20,7 @@ from time import perf_counter
 
 from aiohttp import WSMsgType, web
 
-from loadtest.target.arrival_socket import ArrivalStampedSocket
+from loadtest.receive_stamps import StampedSocket
 from loadtest.target.context import TargetContext
 from loadtest.target.control import Stat
 from loadtest.target.faults import RATE_LIMITED, admit_message
@@ -50,7 +50,7 @@ class ConsultationConnection:
 
     def __init__(self, ctx: TargetContext, ws: web.WebSocketResponse, request: web.Request,
                  conn_id: str, token_exp: float | None,
-                 arrivals: ArrivalStampedSocket | None = None) -> None:
+                 arrivals: StampedSocket | None = None) -> None:
         self.ctx = ctx
         self.arrivals = arrivals
         self.ws = ws

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadtest.receive_stamps import CLOCKS
+
 #: (flag, keyword arguments for ``parser.add_argument``)
 OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--loadtest-out", {"default": "", "help": "run directory (default reports/<UTC>-<name>)"}),
@@ -40,7 +42,7 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--ca-file", {"default": "", "help": "PEM bundle to trust for wss://"}),
     ("--compression", {"action": "store_true", "default": False,
                        "help": "offer permessage-deflate"}),
-    ("--receive-clock", {"default": "auto", "choices": ["auto", "kernel", "read"],
+    ("--receive-clock", {"default": "auto", "choices": list(CLOCKS),
                          "help": "stamp received frames when the kernel got their bytes "
                                  "(Linux, plain TCP; auto: loopback targets only) or when "
                                  "our loop read them"}),

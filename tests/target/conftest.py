@@ -9,7 +9,7 @@ busy (gevent, earlier tests' leftovers, a shared 2-core machine): a frame stampe
 1 ms read as 0.1 ms, a 150 ms stall as 149.5 ms). So each frame is stamped when the kernel
 received its bytes (``SO_TIMESTAMPNS``, as the load generator does: :mod:`loadtest.receive_stamps`),
 falling back to the read's own moment where the kernel gives no stamp; the socket wrapper is
-the target's own (:mod:`loadtest.target.arrival_socket`).
+the one the target uses (:class:`loadtest.receive_stamps.StampedSocket`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import DATA_OPCODES, Frame
 from websockets.sync.client import ClientConnection, connect
 
-from loadtest.receive_stamps import enable
-from loadtest.target.arrival_socket import ArrivalStampedSocket
+from loadtest.receive_stamps import StampedSocket, enable
 from loadtest.target.process import TargetProcess
 
 SECRET = "test-only-secret-0123456789abcdef"
@@ -41,21 +40,30 @@ RECV_TIMEOUT_S = 10.0
 
 
 class ArrivalStampedConnection(ClientConnection):
-    """``websockets.sync``'s client, noting each data frame's arrival (see the module doc)."""
+    """``websockets.sync``'s client, keeping when each message's bytes arrived (module doc).
+
+    Attributes:
+        last_arrival: when the bytes of the last frame of the message :meth:`recv` returned
+            last reached the kernel (``perf_counter``; the read's own moment without a stamp).
+    """
 
     def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
-        self.arrivals: deque[float] = deque()  # before the reader starts in __init__
+        self._arrivals: deque[float] = deque()  # before the reader starts in __init__
+        self.last_arrival: float | None = None
         super().__init__(sock, *args, **kwargs)
 
     def process_event(self, event: Any) -> None:
-        if isinstance(event, Frame) and event.opcode in DATA_OPCODES:
-            self.arrivals.append(self.socket.latest_arrival)
+        # runs in websockets' reader thread before the frame reaches the message queue, so a
+        # message's stamp is always queued before the message; one stamp per message (its
+        # final frame), in order
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
+            self._arrivals.append(self.socket.latest_arrival)
         super().process_event(event)
 
-    def recv_stamped(self, timeout: float) -> tuple[float, str | bytes]:
-        """The next message and when its last frame's bytes arrived."""
-        message = self.recv(timeout=timeout)
-        return self.arrivals.popleft(), message
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> str | bytes:
+        message = super().recv(timeout, decode)
+        self.last_arrival = self._arrivals.popleft()
+        return message
 
 
 class Client:
@@ -121,7 +129,7 @@ class Client:
             raw = socket.create_connection((parts.hostname, parts.port),
                                            timeout=kwargs["open_timeout"])
             enable(raw)
-            kwargs["sock"] = ArrivalStampedSocket(raw)
+            kwargs["sock"] = StampedSocket(raw)
             kwargs["create_connection"] = ArrivalStampedConnection
         return connect(url, additional_headers=headers, compression=None, proxy=None, **kwargs)
 
@@ -165,11 +173,10 @@ class Client:
         while True:
             wait = max(0.01, deadline - time.monotonic())
             try:
-                if isinstance(ws, ArrivalStampedConnection):
-                    now, raw = ws.recv_stamped(timeout=wait)
-                else:
-                    raw = ws.recv(timeout=wait)
-                    now = time.perf_counter()
+                raw = ws.recv(timeout=wait)
+                now = time.perf_counter()
+                if isinstance(ws, ArrivalStampedConnection) and ws.last_arrival is not None:
+                    now = ws.last_arrival
             except (ConnectionClosed, TimeoutError):
                 return frames
             try:

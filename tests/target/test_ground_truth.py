@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from loadtest import receive_stamps
+
 
 @pytest.fixture(scope="module")
 def run(start_target, tmp_path_factory):
@@ -68,3 +70,10 @@ def test_connection_events_record_open_and_close_codes(run):
     assert dropped["code"] == 1011 and dropped["by"] == "server"
     assert records[0]["event"] == "server" and records[0]["schema"].startswith("loadtest.target")
     assert not any("token" in json.dumps(r) for r in records)  # no secrets, ever
+
+
+@pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="Linux receive stamps")
+def test_a_loopback_clients_arrivals_are_the_kernels_stamps(run):
+    # aiohttp's real transport was made to read through the stamped socket (not only a stand-in)
+    records = run[0]
+    assert [r["arrival_clock"] for r in records if r["event"] == "open"] == ["kernel", "kernel"]
