@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from loadtest import receive_stamps
+
 
 def test_lost_replies_cost_one_failed_stream_each_and_timings_match_the_servers_clock(
     tmp_path: Path,
@@ -48,3 +50,6 @@ def test_lost_replies_cost_one_failed_stream_each_and_timings_match_the_servers_
     server_ttfc = sorted(truth["ttfc_ms"])[len(truth["ttfc_ms"]) // 2]
     client_ttfc = summary["metrics"]["ttfc_ms"]["p50"]
     assert 0 <= client_ttfc - server_ttfc < 3, (client_ttfc, server_ttfc)
+    run = json.loads((out / "run.json").read_text())
+    expected_clock = "read" if receive_stamps.SO_TIMESTAMPNS is None else "kernel"
+    assert run["receive_clock"] == expected_clock  # loopback: the kernel's arrival stamps
