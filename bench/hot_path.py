@@ -52,7 +52,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
      ("'recvmsg_into'", "'recv_into'", "'recv'", "'send'", "'sendall'")),
     ("kernel receive stamps (loadtest/receive_stamps.py)", ("loadtest/receive_stamps.py",)),
     ("frame fast path (loadtest/frame_fast_path.py)", ("loadtest/frame_fast_path.py",)),
-    ("transport (loadtest/transport.py)", ("loadtest/transport.py",)),
+    ("transport (loadtest/transport/)", ("loadtest/transport/",)),
     ("websockets Sans-I/O (handshake, control frames)", ("websockets/",)),
     ("decode JSON into typed messages (msgspec)", ("msgspec", "loadtest/protocol.py")),
     ("stream tracking and session (loadtest/session/)", ("loadtest/session/",)),

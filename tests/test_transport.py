@@ -15,7 +15,7 @@ import gevent.event
 import pytest
 import trustme
 
-import loadtest.transport as transport_module
+import loadtest.transport.opening as opening_module
 from loadtest import receive_stamps
 from loadtest.errors import HandshakeError, UsageError
 from loadtest.protocol import MessageType, encode_message
@@ -235,13 +235,13 @@ def test_connect_ms_starts_at_tcp_connect_and_dns_is_timed_apart(
     target: TargetProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lookup_s = 0.2
-    real_getaddrinfo = transport_module.socket.getaddrinfo
+    real_getaddrinfo = opening_module.socket.getaddrinfo
 
     def slow_getaddrinfo(*args: object, **kwargs: object) -> list:
         gevent.sleep(lookup_s)  # a slow resolver is the point of this test
         return real_getaddrinfo(*args, **kwargs)
 
-    monkeypatch.setattr(transport_module.socket, "getaddrinfo", slow_getaddrinfo)
+    monkeypatch.setattr(opening_module.socket, "getaddrinfo", slow_getaddrinfo)
     connection = WebSocketConnection.open(ws_url(target), Frames(), AUTH)
     try:
         assert connection.dns_ms >= lookup_s * 1000
