@@ -34,10 +34,11 @@ from loadtest.analysis.buckets import (
     read_bucket_histograms,
 )
 from loadtest.analysis.slo import Check, SloSpec, evaluate
+from loadtest.metrics.aggregate import totals_summary
 from loadtest.metrics.histogram import LatencyHistogram
 from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_lines, hlog_lines
 from loadtest.metrics.stream_rows import STREAMS_FILE, read_stream_rows
-from loadtest.metrics.window import MetricWindow, totals_summary
+from loadtest.metrics.window import MetricWindow
 from loadtest.timespan import duration_seconds
 from loadtest.utc import utc_seconds
 

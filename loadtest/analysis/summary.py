@@ -23,6 +23,7 @@ from typing import Any
 from loadtest.analysis.gate import builtin_checks, slo_section
 from loadtest.analysis.run_reader import RunRead, read_run
 from loadtest.analysis.series import WindowSeries
+from loadtest.metrics.aggregate import totals_summary
 from loadtest.metrics.catalog import METRICS
 from loadtest.metrics.generator_health import (
     CPU_SATURATION_SHARE,
@@ -30,7 +31,6 @@ from loadtest.metrics.generator_health import (
     LOOP_LAG_SATURATION_P99_MS,
 )
 from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.window import totals_summary
 from loadtest.report.model import ReportInput
 from loadtest.rundir import read_json
 from loadtest.utc import utc_micros

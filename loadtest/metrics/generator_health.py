@@ -57,7 +57,7 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class HealthSink(Protocol):
-    """Where samples go: an :class:`~loadtest.metrics.window.IntervalRecorder` fits."""
+    """Where samples go: an :class:`~loadtest.metrics.recorder.IntervalRecorder` fits."""
 
     def record(self, metric: str, value_ms: float) -> None:
         """Record a duration into the current window."""

@@ -42,8 +42,9 @@ from typing import Any, TextIO
 from hdrh.log import HistogramLogWriter
 
 from loadtest.errors import UsageError
+from loadtest.metrics.aggregate import RunAggregate
 from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.metrics.window import GaugeValue, MetricWindow, RunAggregate
+from loadtest.metrics.window import GaugeValue, MetricWindow
 
 HLOG_FILE = "intervals.hlog"
 COUNTS_FILE = "intervals.counts.jsonl"

@@ -32,14 +32,16 @@ from locust.runners import (
     WorkerRunner,
 )
 
+from loadtest.metrics.aggregate import RunAggregate
 from loadtest.metrics.event_log import EventLogWriter
 from loadtest.metrics.generator_health import (
     GeneratorHealth,
     saturation_reasons,
 )
 from loadtest.metrics.interval_log import IntervalLogWriter
+from loadtest.metrics.recorder import IntervalRecorder
 from loadtest.metrics.stream_rows import StreamRowWriter
-from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
+from loadtest.metrics.window import MetricWindow
 from loadtest.rundir import default_run_dir
 from loadtest.timespan import timespan_seconds
 from loadtest.users.live_slo import LiveJudge

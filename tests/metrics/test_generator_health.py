@@ -13,13 +13,15 @@ import gevent
 import pytest
 
 from loadtest.analysis.summary import build_summary
+from loadtest.metrics.aggregate import RunAggregate
 from loadtest.metrics.generator_health import (
     CPU_SATURATION_SHARE,
     GeneratorHealth,
     saturation_reasons,
 )
 from loadtest.metrics.interval_log import IntervalLogWriter
-from loadtest.metrics.window import IntervalRecorder, MetricWindow, RunAggregate
+from loadtest.metrics.recorder import IntervalRecorder
+from loadtest.metrics.window import MetricWindow
 
 WINDOW_S = 0.1  # short windows keep the tests fast; 10 ticks of 10 ms in each
 
@@ -191,7 +193,7 @@ def test_garbage_collector_pauses_are_timed_while_sampling() -> None:
     import gc
 
     from loadtest.metrics.generator_health import GeneratorHealth
-    from loadtest.metrics.window import IntervalRecorder
+    from loadtest.metrics.recorder import IntervalRecorder
 
     recorder = IntervalRecorder(window_s=60.0)
     health = GeneratorHealth(recorder)

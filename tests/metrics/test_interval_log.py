@@ -10,6 +10,7 @@ import pytest
 from hdrh.log import HistogramLogReader
 
 from loadtest.errors import UsageError
+from loadtest.metrics.aggregate import RunAggregate
 from loadtest.metrics.histogram import LatencyHistogram
 from loadtest.metrics.interval_log import (
     COUNTS_FILE,
@@ -17,7 +18,7 @@ from loadtest.metrics.interval_log import (
     IntervalLogWriter,
     read_interval_log,
 )
-from loadtest.metrics.window import MetricWindow, RunAggregate
+from loadtest.metrics.window import MetricWindow
 
 START = 1_700_000_000.0
 
