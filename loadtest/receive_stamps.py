@@ -14,7 +14,7 @@ retransmission, and the read then reports their earlier stamp. Loopback loses no
 ``auto`` (:func:`wants_kernel_stamps`) asks for stamps only there.
 
 The kernel stamps with CLOCK_REALTIME; a stamp becomes a ``perf_counter`` moment by subtracting its
-age (``time.time()`` at the read − the stamp) from ``perf_counter()`` at the read, the two clocks
+age (``time.time_ns()`` at the read − the stamp) from ``perf_counter()`` at the read, the two clocks
 read back to back (anything run between them, even a struct unpack just after a wake-up, was
 measured adding ~30 µs). The age spans only the time the bytes waited, so NTP slewing the realtime
 clock does not enter it; an age that is negative or absurd (the realtime clock stepped in between)
@@ -28,7 +28,7 @@ import platform
 import socket
 import struct
 import sys
-from time import perf_counter, time
+from time import perf_counter, time_ns
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,7 +127,7 @@ def _resolves_to_loopback(host: str, port: int | None) -> bool:
 
 
 def arrival(
-    ancillary: list[tuple[int, int, bytes]], read_at: float, read_at_realtime: float
+    ancillary: list[tuple[int, int, bytes]], read_at: float, read_at_realtime_ns: int
 ) -> float:
     """The ``perf_counter`` moment the kernel received a read's bytes.
 
@@ -135,7 +135,9 @@ def arrival(
         ancillary: ``recvmsg_into``'s ancillary data for the read, not empty (the stamp, if
             any, first): a caller on the hot path tests for none itself, saving the call.
         read_at: ``perf_counter()`` taken just after the read returned.
-        read_at_realtime: ``time.time()`` taken right beside ``read_at``.
+        read_at_realtime_ns: ``time.time_ns()`` taken right beside ``read_at``: in integer
+            nanoseconds, as the stamp is, because ``time.time()``'s float resolves only
+            ~0.24 µs at today's epoch, which made gaps between close packets read negative.
 
     Returns:
         ``read_at`` less the age of the kernel's stamp; ``read_at`` itself when the data is
@@ -150,7 +152,7 @@ def arrival(
         seconds, nanoseconds = _unpack_timespec(data)
     except struct.error:
         return read_at
-    age = (read_at_realtime - seconds) - nanoseconds * 1e-9
+    age = (read_at_realtime_ns - seconds * 1_000_000_000 - nanoseconds) * 1e-9
     if 0.0 < age < MAX_AGE_S:
         return read_at - age
     return read_at
@@ -183,9 +185,9 @@ class StampedSocket:
         return received
 
     def _keep_stamp(self, ancillary: list[tuple[int, int, bytes]]) -> None:
-        read_at, read_at_realtime = perf_counter(), time()
+        read_at, read_at_realtime_ns = perf_counter(), time_ns()
         if ancillary:
-            read_at = arrival(ancillary, read_at, read_at_realtime)
+            read_at = arrival(ancillary, read_at, read_at_realtime_ns)
         self.latest_arrival = read_at
 
     def __getattr__(self, name: str) -> Any:

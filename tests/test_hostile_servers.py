@@ -16,6 +16,7 @@ import gevent
 import gevent.event
 import pytest
 
+from loadtest import receive_stamps
 from loadtest.errors import HandshakeError
 from loadtest.protocol import (
     MessageType,
@@ -142,6 +143,38 @@ def test_a_flood_of_chunks_is_counted_chunk_by_chunk(server: HostileServer) -> N
     conversation, streams = converse(server, "flood")
     assert streams[0].outcome is Outcome.COMPLETED and conversation.violations == Counter()
     assert streams[0].chunks == FLOOD_CHUNKS and len(streams[0].gaps) == FLOOD_CHUNKS - 1
+
+
+class StampWatch(Conversation):
+    """A conversation that also notes each text frame's stamp beside the moment it is handled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[tuple[float, float]] = []
+
+    def on_text(self, payload: bytes, at: float) -> None:
+        self.stamps.append((at, perf_counter()))
+        super().on_text(payload, at)
+
+
+@pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="Linux receive stamps")
+def test_a_flood_read_by_the_kernel_clock_is_stamped_in_order_and_never_after_its_read(
+    server: HostileServer, kernel_stamping_on: None
+) -> None:
+    # many frames per read on the stamped hub path: they share their read's arrival stamp
+    conversation = StampWatch()
+    connection = WebSocketConnection.open(server.ws_url("flood"), conversation, OPTIONS)
+    try:
+        assert connection.receive_clock == "kernel"
+        stream = conversation.send(connection)
+    finally:
+        connection.close()
+    assert stream.outcome is Outcome.COMPLETED and stream.chunks == FLOOD_CHUNKS
+    stamps = [at for at, _ in conversation.stamps]
+    assert stamps == sorted(stamps)  # arrival order kept: no negative gap
+    assert all(at <= handled for at, handled in conversation.stamps)
+    assert stream.sent_at < stamps[0]
+    assert min(stream.gaps) >= 0 and len(set(stamps)) < len(stamps)  # frames shared reads
 
 
 @pytest.mark.parametrize(

@@ -22,35 +22,42 @@ from loadtest.receive_stamps import (
 linux_only = pytest.mark.skipif(receive_stamps.SO_TIMESTAMPNS is None, reason="SO_TIMESTAMPNS")
 
 
-def stamp(realtime_s: float) -> list[tuple[int, int, bytes]]:
-    """Ancillary data as recvmsg returns it for a packet the kernel stamped at ``realtime_s``."""
-    seconds = int(realtime_s)
-    timespec = struct.pack("@ll", seconds, round((realtime_s - seconds) * 1e9))
+def stamp(realtime_ns: int) -> list[tuple[int, int, bytes]]:
+    """Ancillary data as recvmsg returns it for a packet the kernel stamped at ``realtime_ns``."""
+    timespec = struct.pack("@ll", *divmod(realtime_ns, 1_000_000_000))
     return [(socket.SOL_SOCKET, receive_stamps.SO_TIMESTAMPNS or 35, timespec)]
 
 
 @linux_only
 class TestArrival:
     def test_a_stamp_moves_the_moment_back_by_the_bytes_age(self) -> None:
-        read_at, now = time.perf_counter(), time.time()
-        moment = arrival(stamp(now - 0.25), read_at, now)
-        assert moment == pytest.approx(read_at - 0.25, abs=1e-6)
+        read_at, now = time.perf_counter(), time.time_ns()
+        moment = arrival(stamp(now - 250_000_000), read_at, now)
+        assert moment == pytest.approx(read_at - 0.25, abs=1e-9)
+
+    def test_an_age_of_a_microsecond_is_kept_to_the_nanosecond(self) -> None:
+        # time.time()'s float resolves ~0.24 µs today: close packets' gaps read negative
+        read_at, now = time.perf_counter(), time.time_ns()
+        assert arrival(stamp(now - 1_001), read_at, now) == pytest.approx(
+            read_at - 1.001e-6, abs=2e-9
+        )
 
     def test_a_stamp_from_the_future_keeps_the_reads_moment(self) -> None:
         # The realtime clock stepped back between the packet and the read.
-        assert arrival(stamp(time.time() + 5), 100.0, time.time()) == 100.0
+        now = time.time_ns()
+        assert arrival(stamp(now + 5_000_000_000), 100.0, now) == 100.0
 
     def test_an_absurd_age_keeps_the_reads_moment(self) -> None:
-        assert arrival(stamp(time.time() - MAX_AGE_S - 1), 100.0, time.time()) == 100.0
+        now = time.time_ns()
+        assert arrival(stamp(now - int((MAX_AGE_S + 1) * 1e9)), 100.0, now) == 100.0
 
     def test_other_ancillary_data_is_ignored(self) -> None:
-        level, _, data = stamp(time.time() - 1)[0]
-        now = time.time()
+        now = time.time_ns()
+        level, _, data = stamp(now - 1_000_000_000)[0]
         assert arrival([(level, 1, data)], 100.0, now) == 100.0
         assert (
             arrival([(level, receive_stamps.SO_TIMESTAMPNS or 35, b"\0" * 4)], 100.0, now) == 100.0
         )
-
 
 
 @linux_only

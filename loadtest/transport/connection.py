@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Callable
-from time import perf_counter, time
+from time import perf_counter, time_ns
 from typing import Any
 
 import gevent
@@ -73,7 +73,8 @@ class WebSocketConnection(WriteSide):
     # is ~0.6 KiB more each.
     __slots__ = (
         "_close_timeout_s", "_failure_reported", "_fragment_opcode", "_fragments", "_frames",
-        "_handler", "_hub", "_on_violation", "_protocol", "_reader", "_silent", "_sock",
+        "_handler", "_hub", "_last_arrival", "_on_violation", "_protocol", "_reader", "_silent",
+        "_sock",
         "_watcher", "_write_lock", "close_code", "close_reason", "closed", "connect_started_at",
         "dns_ms", "handshake_done_at", "receive_clock",
     )  # fmt: skip
@@ -98,6 +99,8 @@ class WebSocketConnection(WriteSide):
         self._fragment_opcode: Opcode | None = None
         self.connect_started_at = connect_started_at
         self.handshake_done_at = handshake_done_at
+        #: The latest read's stamp on the kernel clock: a later read is never stamped earlier.
+        self._last_arrival = handshake_done_at
         #: Name lookup before the TCP connect, in milliseconds (kept out of ``connect_ms``).
         self.dns_ms = dns_ms
         self._close_timeout_s = close_timeout_s
@@ -252,7 +255,15 @@ class WebSocketConnection(WriteSide):
         except OSError:
             received, ancillary = 0, None
         at = perf_counter()
-        self._consume(received, arrival(ancillary, at, time()) if ancillary else at)
+        if ancillary:
+            at = arrival(ancillary, at, time_ns())
+            # TCP delivers in order, so these bytes arrived no earlier than the last read's;
+            # converting a stamp carries ~50 ns of jitter (two clocks read one after the
+            # other), which would otherwise make a gap between close packets negative
+            if at < self._last_arrival:
+                at = self._last_arrival
+        self._last_arrival = at
+        self._consume(received, at)
 
     def _consume(self, received: int, at: float) -> None:
         """Parse and dispatch one read's bytes in the hub, or hand the connection over."""
