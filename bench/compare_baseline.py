@@ -86,6 +86,10 @@ def client_command(
     scratch: Path,
     receive_clock: str = "kernel",
 ) -> list[str]:
+    """The client's command line; ``ours_read`` is ours on the read clock whatever
+    ``receive_clock`` (the run's ``--receive-clock``) says."""
+    if kind == "ours_read":
+        receive_clock = "read"
     if kind.startswith("ours"):
         return [
             sys.executable, "-m", "loadtest.cli", "run", "chat",
@@ -108,8 +112,7 @@ def measure(
     pin = (lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if args.pin else None
     started = time.perf_counter()
     client = subprocess.Popen(
-        client_command(kind, target, args.users, run_s, scratch,
-                       "read" if kind == "ours_read" else args.receive_clock),
+        client_command(kind, target, args.users, run_s, scratch, args.receive_clock),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
