@@ -188,6 +188,11 @@ class StampedSocket:
         read_at, read_at_realtime_ns = perf_counter(), time_ns()
         if ancillary:
             read_at = arrival(ancillary, read_at, read_at_realtime_ns)
+            latest = self.latest_arrival
+            # in TCP order, as the transport's stamped read keeps it (the conversion's jitter
+            # must not put a later read's bytes before an earlier one's)
+            if latest is not None and read_at < latest:
+                read_at = latest
         self.latest_arrival = read_at
 
     def __getattr__(self, name: str) -> Any:

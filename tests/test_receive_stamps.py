@@ -148,3 +148,22 @@ class TestRunClock:
         monkeypatch.setattr(receive_stamps.socket, "getaddrinfo", resolve)
         assert run_clock("auto", "ws://myhost:8000") == "kernel"
         assert run_clock("auto", "ws://farhost:8000") == "read"
+
+
+@linux_only
+def test_a_later_read_is_never_stamped_before_an_earlier_one() -> None:
+    # the second read's stamp converts to an earlier moment (the conversion's jitter, here
+    # exaggerated): TCP delivered its bytes after the first read's, so it keeps that moment
+    now = time.time_ns()
+    reads = iter([(b"a", stamp(now - 1_000_000)), (b"b", stamp(now - 5_000_000))])
+
+    class FakeSocket:
+        def recvmsg(self, size: int, ancsize: int, flags: int = 0) -> tuple[object, ...]:
+            data, ancillary = next(reads)
+            return data, ancillary, 0, None
+
+    stamped = StampedSocket(FakeSocket())  # type: ignore[arg-type]
+    stamped.recv(8)
+    first = stamped.latest_arrival
+    stamped.recv(8)
+    assert first is not None and stamped.latest_arrival == first
