@@ -98,32 +98,18 @@ def wants_kernel_stamps(requested: str, peer_host: str) -> bool:
 
 
 def run_clock(requested: str, target_url: str) -> str:
-    """How a run asked its reads to be stamped, as ``run.json`` records it: ``"kernel"`` where
-    asked for (``auto``: a loopback target) and possible (Linux, plain ``ws://``/``http://``),
-    else ``"read"``. Linux turns stamping on a moment after the first socket asks, so a run's
-    very first reads may still carry the read's own moment."""
+    """The clock a run's reads are expected on before any connection has said (``run.json``
+    records the connections' own tally once there is one): ``"kernel"`` where asked for
+    (``auto``: a loopback address or ``localhost``) and possible (Linux, plain
+    ``ws://``/``http://``), else ``"read"``. A name that only resolves to loopback is
+    expected on ``read`` here; its connections, which decide by the peer's address, correct
+    that. Linux turns stamping on a moment after the first socket asks, so a run's very first
+    reads may still carry the read's own moment."""
     parts = urlsplit(target_url)
     secure = parts.scheme.lower() in ("wss", "https")
     available = SO_TIMESTAMPNS is not None and not secure
-    host = parts.hostname or ""
-    if requested == "auto" and not is_loopback(host):
-        # the transport decides from the peer's address: a name may resolve to loopback
-        # (Debian maps the machine's own name to 127.0.1.1)
-        wanted = _resolves_to_loopback(host, parts.port)
-    else:
-        wanted = wants_kernel_stamps(requested, host)
+    wanted = wants_kernel_stamps(requested, parts.hostname or "")
     return "kernel" if wanted and available else "read"
-
-
-def _resolves_to_loopback(host: str, port: int | None) -> bool:
-    """Whether ``host`` names this machine's loopback only, as the transport would connect."""
-    if not host:
-        return False
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return False
-    return bool(addresses) and all(is_loopback(str(address[4][0])) for address in addresses)
 
 
 def arrival(

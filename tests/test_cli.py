@@ -85,7 +85,11 @@ class TestRunAgainstTheEmbeddedTarget:
         run = json.loads((out / "run.json").read_text())
         assert run["target"].startswith("http://127.0.0.1:")
         assert run["ended_utc"] is not None
-        assert run["receive_clock"] == ("kernel" if receive_stamps.SO_TIMESTAMPNS else "read")
+        clock = "kernel" if receive_stamps.SO_TIMESTAMPNS else "read"
+        assert run["receive_clock"] == clock
+        # what the connections themselves reported, not only what the options asked for
+        assert run["receive_clock_connections"] == {clock: 20}
+        assert summary["breakdowns"]["connections_opened"] == {"by_receive_clock": {clock: 20}}
 
     def test_the_steady_state_starts_after_the_ramps_slow_connects(self, tmp_path: Path) -> None:
         out = tmp_path / "run"

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from loadtest import receive_stamps
 from loadtest.target.process import TargetProcess
 from tests.targets import TARGET_ENV
 
@@ -71,9 +72,14 @@ def test_master_and_two_workers_write_one_run_directory(tmp_path: Path) -> None:
     assert len({row["worker"] for row in rows}) == 2
     assert summary["metrics_all"]["ttfc_ms"]["count"] == counts["streams_completed"]
     # The steady state starts once both workers' users had connected.
-    load = json.loads((out / "run.json").read_text())["load"]
+    run = json.loads((out / "run.json").read_text())
+    load = run["load"]
     assert load["ramp_connected_s"] >= load["spawning_complete_s"]
     assert summary["steady_state"]["from_s"] >= load["ramp_connected_s"]
+    # The master opened no connection: the clock it records is the workers' own tally.
+    clock = "kernel" if receive_stamps.SO_TIMESTAMPNS else "read"
+    assert run["receive_clock_connections"] == {clock: 6}
+    assert run["receive_clock"] == clock
 
 
 def test_a_worker_that_quits_on_sigterm_ships_what_it_measured_first(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from collections.abc import Iterator
 import gevent
 import pytest
 
+from loadtest import receive_stamps
 from loadtest.auth import MintedTokens
 from loadtest.protocol import Outcome, Stream, ViolationKind
 from loadtest.session import ConsultationSession, Endpoints, SessionConfig
 from loadtest.target.process import TargetProcess
+from loadtest.transport import ConnectOptions
 from tests.targets import API_KEY, SECRET, TARGET_ENV
 
 
@@ -22,14 +24,18 @@ class Observed:
     def __init__(self) -> None:
         self.streams: list[Stream] = []
         self.connects: list[tuple[float, float | None]] = []
+        self.receive_clocks: list[str] = []
         self.failures: Counter[str] = Counter()
         self.violations: Counter[ViolationKind] = Counter()
         self.counts: Counter[str] = Counter()
         self.pong_rtts: list[float] = []
         self.disconnects: list[int] = []
 
-    def connected(self, connect_ms: float, reconnect_ms: float | None) -> None:
+    def connected(
+        self, connect_ms: float, reconnect_ms: float | None, receive_clock: str
+    ) -> None:
         self.connects.append((connect_ms, reconnect_ms))
+        self.receive_clocks.append(receive_clock)
 
     def connect_failed(self, kind: str) -> None:
         self.failures[kind] += 1
@@ -96,6 +102,24 @@ def test_ttfc_and_chunk_gaps_are_measured_exactly(fixed_target: TargetProcess) -
     assert 10.0 <= gap_p50 <= 12.0
     assert all(s.chunks == 20 for s in completed)
     assert observed.counts["rest ok"] == 10, "each session created its consultation by REST"
+
+
+@pytest.mark.parametrize("requested", ["read", "kernel"])
+def test_each_connection_reports_the_clock_its_reads_are_stamped_on(
+    fixed_target: TargetProcess, requested: str
+) -> None:
+    """What the observer is told is the connection's own choice (run.json tallies it)."""
+    observed = Observed()
+    session = ConsultationSession(
+        config(fixed_target, connect=ConnectOptions(receive_clock=requested)),
+        observed,
+        TOKENS,
+    )
+    session.start()
+    session.close()
+
+    expected = "kernel" if requested == "kernel" and receive_stamps.SO_TIMESTAMPNS else "read"
+    assert observed.receive_clocks == [expected]
 
 
 def test_heartbeat_measures_pong_round_trips(fixed_target: TargetProcess) -> None:

@@ -68,6 +68,7 @@ BREAKDOWNS: MappingProxyType[str, str] = MappingProxyType(
         "rest_failures": "by_call",  # "<call> <error>", e.g. "POST /consultations 503"
         "users_stopped": "by_reason",  # "auth 401", "auth 404", "auth POST /auth/login 401"
         "error_frames": "by_code",  # the frame's "code" ("rate_limited", "overloaded"), "no_code"
+        "connections_opened": "by_receive_clock",  # how its reads were stamped: kernel, read
     }
 )
 """Counter key → name of its breakdown map. Only these counters accept ``by=``; summary.json

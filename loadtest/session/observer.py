@@ -15,7 +15,11 @@ class SessionObserver(Protocol):
 
     def consultation_ready(self, consultation_id: str) -> None: ...
 
-    def connected(self, connect_ms: float, reconnect_ms: float | None) -> None: ...
+    def connected(
+        self, connect_ms: float, reconnect_ms: float | None, receive_clock: str
+    ) -> None:
+        """A handshake succeeded; ``receive_clock`` is how this connection's reads are
+        stamped (``kernel`` or ``read``, :mod:`loadtest.receive_stamps`)."""
 
     def connect_failed(self, kind: str) -> None: ...
 

@@ -312,7 +312,7 @@ class ConnectionSupervisor:
             reconnect_ms = (connection.handshake_done_at - self._lost_at) * 1000.0
             self._lost_at = None
         self._schedule.reset()
-        self.observer.connected(connection.connect_ms, reconnect_ms)
+        self.observer.connected(connection.connect_ms, reconnect_ms, connection.receive_clock)
         if self.config.heartbeat_interval_s:
             self._heartbeat = Heartbeat(
                 connection,

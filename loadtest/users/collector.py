@@ -405,4 +405,12 @@ class RunCollector:
             },
             outcome={k: outcome[k] for k in ("interrupted_by", "stopped", "incomplete", "aborted")},
             final=final,
+            connections_by_clock=self._connections_by_clock(),
         )
+
+    def _connections_by_clock(self) -> dict[str, int]:
+        """Connections opened so far by receive clock, from the merged windows (a worker's
+        arrive with its reports)."""
+        if self.aggregate is None:
+            return {}
+        return dict(self.aggregate.totals.breakdowns.get("connections_opened", {}))

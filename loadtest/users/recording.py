@@ -119,11 +119,13 @@ class SessionRecorder:
     def consultation_ready(self, consultation_id: str) -> None:
         self.consultation_id = consultation_id
 
-    def connected(self, connect_ms: float, reconnect_ms: float | None) -> None:
+    def connected(
+        self, connect_ms: float, reconnect_ms: float | None, receive_clock: str
+    ) -> None:
         if self._on_connect_attempt is not None:
             self._on_connect_attempt()
         sink = self._sink
-        sink.count("connections_opened")
+        sink.count("connections_opened", by=receive_clock)
         sink.record("connect_ms", connect_ms)
         self.last_connect_ms = connect_ms
         self._event("connect_ms", connect_ms)

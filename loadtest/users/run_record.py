@@ -31,6 +31,7 @@ def write_run_json(
     load: Mapping[str, Any],
     outcome: Mapping[str, Any],
     final: bool,
+    connections_by_clock: Mapping[str, int] | None = None,
 ) -> None:
     """Write ``run.json`` (atomically): at start, when spawning completes, when the ramp has
     connected, and at the end.
@@ -41,6 +42,8 @@ def write_run_json(
             ``window_s``; the summary's
             steady state is derived from these.
         outcome: how the run ended: ``interrupted_by``, ``stopped``, ``incomplete``.
+        connections_by_clock: connections opened so far by the clock their reads were
+            stamped on (``kernel``, ``read``), as the connections reported it.
     """
     options = environment.parsed_options
     meta = json.loads(os.environ.get("LOADTEST_RUN_META", "{}") or "{}")
@@ -58,12 +61,25 @@ def write_run_json(
         "outcome": dict(outcome),
         "host": socket.gethostname(),
         "options": redact(vars(options) if options is not None else {}),
-        "receive_clock": run_clock(getattr(options, "receive_clock", "auto"),
-                                   environment.host or ""),
+        "receive_clock": receive_clock_of_run(
+            run_clock(getattr(options, "receive_clock", "auto"), environment.host or ""),
+            connections_by_clock or {},
+        ),
+        "receive_clock_connections": dict(sorted((connections_by_clock or {}).items())),
         "versions": _versions(),
         **meta,
     }
     write_json(run_dir / "run.json", record)
+
+
+def receive_clock_of_run(expected: str, connections_by_clock: Mapping[str, int]) -> str:
+    """The clock the run's reads were stamped on: the one every connection reported, or
+    ``"mixed"`` when they differ (some targets' names resolve to loopback and others not, a
+    platform refusing the stamp), or ``expected`` before any connection opened."""
+    used = sorted(clock for clock, count in connections_by_clock.items() if count)
+    if not used:
+        return expected
+    return used[0] if len(used) == 1 else "mixed"
 
 
 SECRET_WORDS = frozenset(

@@ -94,6 +94,7 @@ def test_totals_summary_has_every_contract_key_flat_counts_and_nested_breakdowns
         "connections_closed": {"by_initiator": {}},
         "users_stopped": {"by_reason": {}},
         "error_frames": {"by_code": {}},
+        "connections_opened": {"by_receive_clock": {}},
     }
     assert set(summary["breakdowns"]) == set(BREAKDOWNS)
     assert summary["out_of_range"]["ttfc_ms"] == 1

@@ -23,7 +23,9 @@ class Counting:
     def __init__(self) -> None:
         self.reconnects = 0
 
-    def connected(self, connect_ms: float, reconnect_ms: float | None) -> None:
+    def connected(
+        self, connect_ms: float, reconnect_ms: float | None, receive_clock: str
+    ) -> None:
         self.reconnects += reconnect_ms is not None
 
     def __getattr__(self, name: str):
