@@ -99,11 +99,18 @@ class FrameFastPath:
                 and (self._whole_limit is None or length <= self._whole_limit)
             ):
                 return [bytes(data[2:])]
+        # One copy of the bytes, then each payload is one slice of it: a memoryview or
+        # bytearray slice would be an object more per frame. Not while the first frame is
+        # still incomplete: a large message arriving read by read would be copied whole on
+        # every read, and the loop takes nothing from it anyway.
+        frames: bytes | bytearray
         if pending:
             pending += data
             buffer: bytes | bytearray | memoryview = pending
+            frames = pending if _first_frame_incomplete(pending) else bytes(pending)
         else:
             buffer = data
+            frames = bytes(data)
         size = len(buffer)
         position = 0
         out: list[bytes | Event] = []
@@ -111,9 +118,23 @@ class FrameFastPath:
         # calls): read once per call, not per frame.
         unfragmented = protocol.current_size is None
         takeable = unfragmented and protocol.state is _OPEN
+        whole_limit = self._whole_limit
         while size - position >= 2:
-            head1 = buffer[position]
-            head2 = buffer[position + 1]
+            head1 = frames[position]
+            head2 = frames[position + 1]
+            if (
+                head1 == FIN_TEXT
+                and head2 < 126  # unmasked, one-byte length
+                and takeable
+                and (whole_limit is None or head2 <= whole_limit)
+            ):
+                # the common frame, checked first; the loop below would take it the same way
+                end = position + 2 + head2
+                if end > size:
+                    break  # incomplete: wait for the rest
+                out.append(frames[position + 2 : end])
+                position = end
+                continue
             if head2 & 0x80 or (head1 & 0x0F) not in _VALID_OPCODES:
                 break  # websockets fails the connection on this header: let it, now
             length = head2
@@ -121,23 +142,23 @@ class FrameFastPath:
             if length == 126:
                 if size - position < 4:
                     break
-                length = (buffer[position + 2] << 8) | buffer[position + 3]
+                length = (frames[position + 2] << 8) | frames[position + 3]
                 header = 4
             elif length == 127:
                 if size - position < 10:
                     break
-                length = int.from_bytes(buffer[position + 2 : position + 10], "big")
+                length = int.from_bytes(frames[position + 2 : position + 10], "big")
                 header = 10
-            limit = self._whole_limit if unfragmented else self._max_size()
+            limit = whole_limit if unfragmented else self._max_size()
             if limit is not None and length > limit:
                 break  # PayloadTooBig, which websockets raises before reading the payload
             end = position + header + length
             if end > size:
                 break  # incomplete: wait for the rest
             if head1 == FIN_TEXT and takeable:
-                out.append(bytes(buffer[position + header : end]))
+                out.append(frames[position + header : end])
             else:
-                protocol.receive_data(buffer[position:end])
+                protocol.receive_data(frames[position:end])
                 out += protocol.events_received()
                 if protocol.state is not _OPEN:
                     position = end
@@ -211,6 +232,26 @@ class FrameFastPath:
             length = int.from_bytes(buffer[position + 2 : position + 10], "big")
         limit = self._max_size()
         return limit is not None and length > limit
+
+
+def _first_frame_incomplete(buffer: bytearray) -> bool:
+    """Whether the bytes at the start of ``buffer`` are less than one whole frame."""
+    size = len(buffer)
+    if size < 2:
+        return True
+    length = buffer[1] & 0x7F
+    header = 2
+    if length == 126:
+        if size < 4:
+            return True
+        length = (buffer[2] << 8) | buffer[3]
+        header = 4
+    elif length == 127:
+        if size < 10:
+            return True
+        length = int.from_bytes(buffer[2:10], "big")
+        header = 10
+    return size < header + length
 
 
 def can_send_directly(protocol: ClientProtocol) -> bool:

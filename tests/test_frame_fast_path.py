@@ -269,6 +269,19 @@ class TestWhatTheFastPathTakes:
         assert path.receive_data(frame[:5]) == []
         assert path.receive_data(frame[5:]) == [CHUNK]
 
+    def test_a_large_message_read_piece_by_piece_arrives_whole_as_bytes(self) -> None:
+        # while its frame is incomplete nothing is copied out of it; once whole, the payload
+        # is bytes (the transport dispatches a fast-path payload by that type), as are the
+        # common frames read after it in the same read
+        protocol = ClientProtocol(parse_uri("ws://127.0.0.1/"), state=State.OPEN, max_size=2**20)
+        path = FrameFastPath(protocol)
+        big = b"x" * 200_000
+        stream = text(big) + text(CHUNK)
+        pieces = [stream[i : i + 16384] for i in range(0, len(stream), 16384)]
+        got = [item for piece in pieces for item in path.receive_data(memoryview(piece))]
+        assert got == [big, CHUNK]
+        assert all(type(item) is bytes for item in got)
+
 
 class TestClientTextFrames:
     """Frames we send ourselves are the bytes websockets would have sent."""
