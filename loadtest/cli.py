@@ -168,7 +168,7 @@ def run_command(
         spawn_rate = float(users)
     judged: tuple[str, ...] = ("--warmup", f"{warmup or 0}s", "--report-format", formats)
     if slo is not None:
-        from loadtest.analysis.slo import load_slo
+        from loadtest.analysis.slo_spec import load_slo
 
         load_slo(slo)  # a bad file is a usage error now, not after the run
         judged += ("--slo", str(slo.resolve()))

@@ -33,7 +33,8 @@ from loadtest.analysis.buckets import (
     percentile_interval,
     read_bucket_histograms,
 )
-from loadtest.analysis.slo import Check, SloSpec, evaluate
+from loadtest.analysis.slo import evaluate
+from loadtest.analysis.slo_spec import Check, SloSpec
 from loadtest.metrics.aggregate import totals_summary
 from loadtest.metrics.histogram import LatencyHistogram
 from loadtest.metrics.interval_log import COUNTS_FILE, HLOG_FILE, counts_lines, hlog_lines

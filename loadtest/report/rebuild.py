@@ -35,7 +35,8 @@ def rebuild(
     """
     from loadtest.analysis.capacity import capacity_headline, run_capacity
     from loadtest.analysis.drift import drift_span, run_drift
-    from loadtest.analysis.slo import evaluate, load_slo
+    from loadtest.analysis.slo import evaluate
+    from loadtest.analysis.slo_spec import load_slo
     from loadtest.report.renderers import check_formats, write_reports
 
     check_formats(formats)

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from loadtest.analysis.series import SERIES_STATS, WindowSeries
-from loadtest.analysis.slo import SloSpec, evaluate
+from loadtest.analysis.slo import evaluate
+from loadtest.analysis.slo_spec import SloSpec
 from loadtest.metrics.window import MetricWindow
 
 

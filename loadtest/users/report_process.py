@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadtest.analysis.slo import SloSpec, load_slo  # pure: tomllib and our own names
+from loadtest.analysis.slo_spec import SloSpec, load_slo  # pure: tomllib and our own names
 from loadtest.auth.environment import ENV_API_KEY, TOKEN_SOURCE_ENV
 from loadtest.rundir import RUN_SLO_FILE
 
