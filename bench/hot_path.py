@@ -54,7 +54,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("frame fast path (loadtest/frame_fast_path.py)", ("loadtest/frame_fast_path.py",)),
     ("transport (loadtest/transport/)", ("loadtest/transport/",)),
     ("websockets Sans-I/O (handshake, control frames)", ("websockets/",)),
-    ("decode JSON into typed messages (msgspec)", ("msgspec", "loadtest/protocol.py")),
+    ("decode JSON into typed messages (msgspec)", ("msgspec", "loadtest/protocol/")),
     ("stream tracking and session (loadtest/session/)", ("loadtest/session/",)),
     ("recording: histograms, windows (loadtest/metrics/, hdrh)", ("loadtest/metrics/", "hdrh")),
     ("Locust users and our user classes (locust/, loadtest/users/)",

@@ -4,6 +4,10 @@
 :func:`parse_server_frame_reference` (``json.loads`` and hand-written judgements). These
 properties hold the two side by side on well-formed frames in both id spellings, on sloppy ones
 (wrong field types, empty ids, duplicate keys, NaN, escapes, odd whitespace) and on raw bytes.
+
+Also: what the parser makes of each kind of frame (:class:`TestParsing`), and the tracker's
+one-step ``receive_text``, which decodes a chunk with the fast decoder, against ``receive`` of
+the parse (:class:`TestTrackerReceiveText`).
 """
 
 from __future__ import annotations
@@ -115,6 +119,48 @@ class TestDecoderMatchesReference:
     @given(JSON_VALUES)
     def test_on_any_json_value(self, value: Any) -> None:
         same(json.dumps(value).encode())
+
+
+def frame(kind: str, message_id: str | None = "r1", id_key: str = "message_id", **extra) -> bytes:
+    body = {"type": kind, **extra}
+    if message_id is not None:
+        body[id_key] = message_id
+    return json.dumps(body).encode()
+
+
+class TestParsing:
+    @pytest.mark.parametrize("id_key", ["message_id", "messageId"])
+    def test_both_id_spellings_are_accepted(self, id_key: str) -> None:
+        parsed = parse_server_frame(frame("ai_message_chunk", "m7", id_key, content="Hi "))
+        assert parsed == ServerMessage(MessageType.AI_MESSAGE_CHUNK, "m7", "Hi ")
+
+    def test_malformed_json_is_a_violation_not_an_exception(self) -> None:
+        assert parse_server_frame(b'{"type": "ai_mess').kind is ViolationKind.MALFORMED_JSON
+
+    def test_invalid_utf8_is_its_own_kind(self) -> None:
+        # b"\xff\xfe" is a UTF-16 byte-order mark: json.loads would guess UTF-16, but a text
+        # frame is UTF-8 or broken.
+        assert parse_server_frame(b"\xff\xfe{}").kind is ViolationKind.INVALID_UTF8
+        assert parse_server_frame(b'{"content": "\xc3"}').kind is ViolationKind.INVALID_UTF8
+
+    def test_json_that_is_not_an_object_is_malformed(self) -> None:
+        assert parse_server_frame(b"[1, 2]").kind is ViolationKind.MALFORMED_JSON
+
+    def test_unknown_type(self) -> None:
+        assert parse_server_frame(frame("ai_thinking")).kind is ViolationKind.UNKNOWN_TYPE
+
+    def test_client_type_from_server_is_unknown(self) -> None:
+        assert parse_server_frame(frame("user_message")).kind is ViolationKind.UNKNOWN_TYPE
+
+    @pytest.mark.parametrize(
+        "kind", ["ai_message_start", "ai_message_chunk", "ai_message_complete"]
+    )
+    def test_missing_id_on_stream_frames(self, kind: str) -> None:
+        assert parse_server_frame(frame(kind, None)).kind is ViolationKind.MISSING_ID
+
+    def test_error_frame_needs_no_id(self) -> None:
+        parsed = parse_server_frame(frame("error", None, content="rate limited"))
+        assert parsed == ServerMessage(MessageType.ERROR, None, "rate limited")
 
 
 class TestDecoderResults:

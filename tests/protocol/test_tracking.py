@@ -1,32 +1,23 @@
-"""The protocol core, driven with plain lists of frames: no sockets, no clocks."""
+"""The stream tracker, driven with plain lists of frames: no sockets, no clocks."""
 
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from loadtest.protocol import (
     MAX_ABANDONED_IDS,
     ErrorFrame,
-    MessageType,
     Outcome,
     PingReceived,
     PongReceived,
-    ServerMessage,
     StreamFinished,
     StreamTracker,
     TemplateCreated,
     Violation,
     ViolationKind,
-    encode_message,
     parse_server_frame,
-    utc_timestamp,
 )
 
 
@@ -46,86 +37,6 @@ def feed(tracker: StreamTracker, frames: list[tuple[bytes, float]]) -> list:
 
 def kinds(events: list) -> list[ViolationKind]:
     return [e.kind for e in events if isinstance(e, Violation)]
-
-
-class TestParsing:
-    @pytest.mark.parametrize("id_key", ["message_id", "messageId"])
-    def test_both_id_spellings_are_accepted(self, id_key: str) -> None:
-        parsed = parse_server_frame(frame("ai_message_chunk", "m7", id_key, content="Hi "))
-        assert parsed == ServerMessage(MessageType.AI_MESSAGE_CHUNK, "m7", "Hi ")
-
-    def test_malformed_json_is_a_violation_not_an_exception(self) -> None:
-        assert parse_server_frame(b'{"type": "ai_mess').kind is ViolationKind.MALFORMED_JSON
-
-    def test_invalid_utf8_is_its_own_kind(self) -> None:
-        # b"\xff\xfe" is a UTF-16 byte-order mark: json.loads would guess UTF-16, but a text
-        # frame is UTF-8 or broken.
-        assert parse_server_frame(b"\xff\xfe{}").kind is ViolationKind.INVALID_UTF8
-        assert parse_server_frame(b'{"content": "\xc3"}').kind is ViolationKind.INVALID_UTF8
-
-    def test_json_that_is_not_an_object_is_malformed(self) -> None:
-        assert parse_server_frame(b"[1, 2]").kind is ViolationKind.MALFORMED_JSON
-
-    def test_unknown_type(self) -> None:
-        assert parse_server_frame(frame("ai_thinking")).kind is ViolationKind.UNKNOWN_TYPE
-
-    def test_client_type_from_server_is_unknown(self) -> None:
-        assert parse_server_frame(frame("user_message")).kind is ViolationKind.UNKNOWN_TYPE
-
-    @pytest.mark.parametrize(
-        "kind", ["ai_message_start", "ai_message_chunk", "ai_message_complete"]
-    )
-    def test_missing_id_on_stream_frames(self, kind: str) -> None:
-        assert parse_server_frame(frame(kind, None)).kind is ViolationKind.MISSING_ID
-
-    def test_error_frame_needs_no_id(self) -> None:
-        parsed = parse_server_frame(frame("error", None, content="rate limited"))
-        assert parsed == ServerMessage(MessageType.ERROR, None, "rate limited")
-
-
-class TestEncoding:
-    @pytest.mark.parametrize("id_key", ["message_id", "messageId"])
-    def test_user_message_carries_the_chosen_id_key(self, id_key: str) -> None:
-        body = json.loads(
-            encode_message(MessageType.USER_MESSAGE, "u1", "Hello", id_key=id_key)
-        )
-        assert body["type"] == "user_message"
-        assert body[id_key] == "u1"
-        assert body["content"] == "Hello"
-        assert body["timestamp"].endswith("Z")
-
-    @settings(max_examples=300, deadline=None)
-    @given(st.text(), st.sampled_from(["message_id", "messageId"]))
-    def test_bytes_are_those_of_compact_json_dumps(self, content: str, id_key: str) -> None:
-        stamp = "2026-12-02T10:00:00.123Z"
-        body = {"type": "user_message", "content": content, id_key: "u1", "timestamp": stamp}
-        try:
-            expected = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        except UnicodeEncodeError:  # a lone surrogate: not sendable either way
-            with pytest.raises(msgspec.EncodeError):
-                encode_message(MessageType.USER_MESSAGE, "u1", content, id_key=id_key,
-                               timestamp=stamp)  # fmt: skip
-            return
-        encoded = encode_message(
-            MessageType.USER_MESSAGE, "u1", content, id_key=id_key, timestamp=stamp
-        )
-        assert encoded == expected
-
-    def test_the_timestamp_is_now_in_utc_to_the_millisecond(self) -> None:
-        before = datetime.now(UTC)
-        stamp = utc_timestamp()
-        after = datetime.now(UTC)
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
-        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        assert before - timedelta(milliseconds=1) <= moment <= after
-
-    def test_a_given_moment_is_written_as_the_guide_writes_it(self) -> None:
-        moment = datetime(2025, 1, 27, 10, 0, 1, 987654, tzinfo=UTC)
-        assert utc_timestamp(moment) == "2025-01-27T10:00:01.987Z"
-
-    def test_unknown_id_key_is_refused(self) -> None:
-        with pytest.raises(ValueError):
-            encode_message(MessageType.PING, "p1", id_key="id")
 
 
 class TestStreamTracker:

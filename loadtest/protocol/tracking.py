@@ -1,266 +1,35 @@
-"""The FitIQ consultation protocol, Sans-I/O: parse frames, encode messages, track streams.
+"""Following one connection's conversation: streams, their timings and the tracker's events.
 
-Nothing here touches a socket or a clock. The transport hands in each frame's payload with the
-moment its bytes were read; this module turns it into a :class:`ServerMessage` or a
-:class:`Violation`, and :class:`StreamTracker` follows one conversation's replies
-(``ai_message_start`` → ``ai_message_chunk``… → ``ai_message_complete``), so every timing
-and every protocol violation is decided in one place that tests can drive with plain lists.
-
-The backend's guide spells the id both ``message_id`` (JSON examples) and ``messageId`` (its
-Swift client); both are accepted on input, and the client's own spelling is a choice.
-
-Decoding is the per-chunk hot path: well-formed frames are decoded by ``msgspec`` straight into
-a typed wire struct (~0.4 µs a chunk against ~2.6 µs for ``json.loads`` plus a frozen dataclass,
-``bench/decode_frames.py``); anything it refuses or that needs a judgement (an unknown type, a
-missing or non-string id, odd field types, NaN, broken UTF-8) falls back to the reference parser
-(:func:`parse_server_frame_reference`), so every verdict is the reference's, exactly
-(``tests/test_protocol_decoder.py`` checks the two agree on arbitrary input).
+:class:`StreamTracker` follows one conversation's replies (``ai_message_start`` →
+``ai_message_chunk``… → ``ai_message_complete``) from frames read at given moments, so every
+timing and every protocol violation in a sequence of frames is decided here.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-import msgspec
-
-from loadtest.utc import utc_date_time
-
-
-class MessageType(StrEnum):
-    USER_MESSAGE = "user_message"
-    AI_MESSAGE_START = "ai_message_start"
-    AI_MESSAGE_CHUNK = "ai_message_chunk"
-    AI_MESSAGE_COMPLETE = "ai_message_complete"
-    TEMPLATE_CREATED = "template_created"
-    ERROR = "error"
-    PING = "ping"
-    PONG = "pong"
-
-
-SERVER_TYPES: Final = frozenset(
-    {
-        MessageType.AI_MESSAGE_START,
-        MessageType.AI_MESSAGE_CHUNK,
-        MessageType.AI_MESSAGE_COMPLETE,
-        MessageType.TEMPLATE_CREATED,
-        MessageType.ERROR,
-        MessageType.PING,
-        MessageType.PONG,
-    }
+from loadtest.protocol.decoding import (
+    _NOT_FOR_THE_DECODER,
+    _message_of,
+    parse_server_frame_reference,
 )
-#: A plain dict: looking a type up per chunk costs less than ``MessageType(raw)``.
-_SERVER_TYPE_BY_NAME: Final = {kind.value: kind for kind in SERVER_TYPES}
-#: Server frames that are meaningless without an id to correlate them.
-TYPES_NEEDING_ID: Final = frozenset(
-    {
-        MessageType.AI_MESSAGE_START,
-        MessageType.AI_MESSAGE_CHUNK,
-        MessageType.AI_MESSAGE_COMPLETE,
-        MessageType.PONG,
-    }
-)
-ID_KEYS: Final = ("message_id", "messageId")
-#: The frames that make up a reply (the stream state machine's subject).
-REPLY_TYPES: Final = frozenset(
-    {MessageType.AI_MESSAGE_START, MessageType.AI_MESSAGE_CHUNK, MessageType.AI_MESSAGE_COMPLETE}
+from loadtest.protocol.decoding import _WIRE_DECODER as _IMPORTED_WIRE_DECODER
+from loadtest.protocol.messages import (
+    REPLY_TYPES,
+    MessageType,
+    ServerMessage,
+    Violation,
+    ViolationKind,
 )
 
-
-class ViolationKind(StrEnum):
-    """Every way a server can break the protocol; counted in ``protocol_violations``."""
-
-    MALFORMED_JSON = "malformed_json"
-    BINARY_FRAME = "binary_frame"
-    UNKNOWN_TYPE = "unknown_type"
-    MISSING_ID = "missing_id"
-    CHUNK_BEFORE_START = "chunk_before_start"
-    COMPLETE_WITHOUT_START = "complete_without_start"
-    DUPLICATE_COMPLETE = "duplicate_complete"
-    UNEXPECTED_START = "unexpected_start"
-    CROSS_TALK = "cross_talk"
-    #: A chunk of a reply that already completed (fresh ids per reply make it unambiguous).
-    CHUNK_AFTER_COMPLETE = "chunk_after_complete"
-    #: A text frame (or a close reason) that is not UTF-8.
-    INVALID_UTF8 = "invalid_utf8"
-    #: Found by websockets, which then fails the connection (close 1009 / 1002): the
-    #: transport hands them over so they are counted like every other violation.
-    OVERSIZED_MESSAGE = "oversized_message"
-    FRAMING_ERROR = "framing_error"
-
-
-class ServerMessage(msgspec.Struct, frozen=True):
-    """One well-formed frame from the server.
-
-    A frozen ``msgspec`` struct rather than a frozen dataclass: one is built per chunk, and a
-    frozen dataclass's ``__init__`` (``object.__setattr__`` per field) cost ~0.6 µs of it.
-    """
-
-    type: MessageType
-    message_id: str | None
-    content: str | None = None
-    metadata: dict[str, Any] | None = None
-    #: An ``error`` frame's machine-readable reason, when the server gives one (the guide's
-    #: frames have none; servers add ``rate_limited``, ``overloaded`` …).
-    code: str | None = None
-
-
-class _WireFrame(msgspec.Struct):
-    """A server frame exactly as the common case is spelled on the wire (unknown keys ignored).
-
-    Any other shape (a non-string id or content, a non-object metadata, a type that is not a
-    :class:`MessageType`) fails to decode and goes to the reference parser, which decides.
-    """
-
-    type: MessageType
-    message_id: str | None = None
-    messageId: str | None = None  # the Swift client's spelling, as on the wire
-    content: str | None = None
-    metadata: dict[str, Any] | None = None
-    code: str | None = None
-
-
-_WIRE_DECODER: Final = msgspec.json.Decoder(_WireFrame)
-#: What the wire decoder raises on a frame it does not take (the reference parser judges it):
-#: DecodeError covers ValidationError (a shape it does not take); UnicodeEncodeError is a str
-#: payload with a lone surrogate, which json.loads accepts and msgspec cannot.
-_NOT_FOR_THE_DECODER: Final = (msgspec.DecodeError, UnicodeEncodeError)
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """A frame, or a sequence of frames, that breaks the protocol.
-
-    ``detail`` is for humans and never contains more than a short prefix of the payload.
-    """
-
-    kind: ViolationKind
-    detail: str = ""
-
-
-def _preview(payload: bytes | str, limit: int = 60) -> str:
-    text = payload if isinstance(payload, str) else payload[:limit].decode("utf-8", "replace")
-    return text[:limit]
-
-
-def parse_server_frame(payload: bytes | str) -> ServerMessage | Violation:
-    """Turn one text frame's payload into a message, or say why it is not one.
-
-    Args:
-        payload: the frame's UTF-8 bytes (or already-decoded text).
-
-    Returns:
-        A :class:`ServerMessage`, or a :class:`Violation` of kind ``invalid_utf8``,
-        ``malformed_json``, ``unknown_type`` or ``missing_id``. Never raises on bad input: a
-        load test must count a misbehaving server, not crash on it. Always the same result as
-        :func:`parse_server_frame_reference`, only faster on well-formed frames.
-    """
-    try:
-        wire = _WIRE_DECODER.decode(payload)
-    except _NOT_FOR_THE_DECODER:
-        return parse_server_frame_reference(payload)
-    return _message_of(wire, payload)
-
-
-def _message_of(wire: _WireFrame, payload: bytes | str) -> ServerMessage | Violation:
-    """The message a decoded wire frame is, or the reference's verdict where one is needed."""
-    message_type = wire.type
-    message_id = wire.message_id
-    if message_id is None:
-        message_id = wire.messageId
-    if not message_id:
-        # An empty or absent id: the reference judges (missing_id, or no id needed).
-        return parse_server_frame_reference(payload)
-    if message_type not in SERVER_TYPES:  # user_message from a server: unknown_type
-        return parse_server_frame_reference(payload)
-    return ServerMessage(message_type, message_id, wire.content, wire.metadata, wire.code)
-
-
-def parse_server_frame_reference(payload: bytes | str) -> ServerMessage | Violation:
-    """The reference parser: strict UTF-8, ``json.loads``, then every judgement by hand.
-
-    :func:`parse_server_frame` hands it every frame its fast decoder does not take; kept
-    public so tests can hold the two side by side. Same arguments and results.
-    """
-    if not isinstance(payload, str):
-        # Decoded here, strictly, rather than by json.loads: that would guess UTF-16 or -32
-        # from the first bytes, and a text frame is UTF-8 or broken (RFC 6455 §5.6).
-        try:
-            payload = payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return Violation(ViolationKind.INVALID_UTF8, f"{exc.reason} at byte {exc.start}")
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return Violation(ViolationKind.MALFORMED_JSON, _preview(payload))
-    if not isinstance(data, dict):
-        return Violation(ViolationKind.MALFORMED_JSON, f"not an object: {_preview(payload)}")
-    raw_type = data.get("type")
-    message_type = _SERVER_TYPE_BY_NAME.get(raw_type) if isinstance(raw_type, str) else None
-    if message_type is None:
-        if raw_type == MessageType.USER_MESSAGE.value:
-            return Violation(ViolationKind.UNKNOWN_TYPE, f"{raw_type!r} is a client message")
-        return Violation(ViolationKind.UNKNOWN_TYPE, repr(raw_type)[:60])
-    message_id = data.get("message_id")
-    if message_id is None:
-        message_id = data.get("messageId")
-    if message_id is not None and not isinstance(message_id, str):
-        message_id = str(message_id)
-    if not message_id and message_type in TYPES_NEEDING_ID:
-        return Violation(ViolationKind.MISSING_ID, message_type.value)
-    content = data.get("content")
-    metadata = data.get("metadata")
-    code = data.get("code")
-    if isinstance(code, int | float) and not isinstance(code, bool):
-        code = str(code)  # 429 and "429" are the same reason
-    return ServerMessage(
-        type=message_type,
-        message_id=message_id or None,
-        content=content if isinstance(content, str) else None,
-        metadata=metadata if isinstance(metadata, dict) else None,
-        code=code if isinstance(code, str) else None,
-    )
-
-
-def utc_timestamp(now: datetime | None = None) -> str:
-    """ISO 8601 in UTC with milliseconds and a ``Z``, as the guide's examples write it."""
-    if now is not None:
-        return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    second, micros = divmod(round(time.time() * 1_000_000), 1_000_000)
-    return f"{utc_date_time(second)}.{micros // 1000:03d}Z"
-
-
-_JSON_ENCODER: Final = msgspec.json.Encoder()
-
-
-def encode_message(
-    message_type: MessageType,
-    message_id: str,
-    content: str | None = None,
-    *,
-    id_key: str = "message_id",
-    timestamp: str | None = None,
-) -> bytes:
-    """Serialise a client message (``user_message`` or ``ping``) to a text frame payload.
-
-    Args:
-        id_key: ``"message_id"`` (the guide's JSON) or ``"messageId"`` (its Swift client).
-    """
-    if id_key not in ID_KEYS:
-        raise ValueError(f"id_key must be one of {ID_KEYS}, not {id_key!r}")
-    body: dict[str, Any] = {"type": message_type.value}
-    if content is not None:
-        body["content"] = content
-    body[id_key] = message_id
-    body["timestamp"] = timestamp or utc_timestamp()
-    # The bytes json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() gives
-    # (tests/test_protocol.py), in a quarter of the time.
-    return _JSON_ENCODER.encode(body)
+#: Bound by assignment, not by ``from … import``: CPython 3.11 compiles ``name.decode(…)`` on
+#: an imported name as a module's attribute (a bound method built per call, ~0.1 µs a chunk
+#: in :meth:`StreamTracker.receive_text`), on any other global as a method call.
+_WIRE_DECODER: Final = _IMPORTED_WIRE_DECODER
 
 
 class Outcome(StrEnum):
@@ -460,7 +229,7 @@ class StreamTracker:
 
         A chunk of the open reply (nearly every frame) updates the stream straight from the
         decoded wire struct: no :class:`ServerMessage`, no dispatch by type, ~0.6 µs a chunk
-        fewer. Every other frame takes the general path. ``tests/test_protocol_decoder.py``
+        fewer. Every other frame takes the general path. ``tests/protocol/test_decoding.py``
         holds the two side by side on arbitrary frame sequences.
         """
         try:
