@@ -220,38 +220,39 @@ class FrameFastPath:
         head1, head2 = buffer[position], buffer[position + 1]
         if head2 & 0x80 or (head1 & 0x0F) not in _VALID_OPCODES:
             return True
-        length = head2 & 0x7F
-        size = len(buffer) - position
-        if length == 126:
-            if size < 4:
-                return False
-            length = (buffer[position + 2] << 8) | buffer[position + 3]
-        elif length == 127:
-            if size < 10:
-                return False
-            length = int.from_bytes(buffer[position + 2 : position + 10], "big")
+        header = _header_and_length(buffer, position)
+        if header is None:
+            return False
         limit = self._max_size()
-        return limit is not None and length > limit
+        return limit is not None and header[1] > limit
+
+
+def _header_and_length(
+    buffer: bytes | bytearray | memoryview, position: int
+) -> tuple[int, int] | None:
+    """The header's size (mask key not counted) and the payload's length of the frame at
+    ``position``, or ``None`` while its length bytes are still to come. (The loop in
+    :meth:`FrameFastPath.receive_data` reads the same fields inline: a call per frame there
+    would cost what the loop saves.)"""
+    size = len(buffer) - position
+    if size < 2:
+        return None
+    length = buffer[position + 1] & 0x7F
+    if length == 126:
+        if size < 4:
+            return None
+        return 4, (buffer[position + 2] << 8) | buffer[position + 3]
+    if length == 127:
+        if size < 10:
+            return None
+        return 10, int.from_bytes(buffer[position + 2 : position + 10], "big")
+    return 2, length
 
 
 def _first_frame_incomplete(buffer: bytearray) -> bool:
     """Whether the bytes at the start of ``buffer`` are less than one whole frame."""
-    size = len(buffer)
-    if size < 2:
-        return True
-    length = buffer[1] & 0x7F
-    header = 2
-    if length == 126:
-        if size < 4:
-            return True
-        length = (buffer[2] << 8) | buffer[3]
-        header = 4
-    elif length == 127:
-        if size < 10:
-            return True
-        length = int.from_bytes(buffer[2:10], "big")
-        header = 10
-    return size < header + length
+    header = _header_and_length(buffer, 0)
+    return header is None or len(buffer) < header[0] + header[1]
 
 
 def can_send_directly(protocol: ClientProtocol) -> bool:
