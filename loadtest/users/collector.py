@@ -45,6 +45,7 @@ from loadtest.metrics.window import MetricWindow
 from loadtest.rundir import default_run_dir
 from loadtest.timespan import timespan_seconds
 from loadtest.users.live_slo import LiveJudge
+from loadtest.users.quiet_start import settle_before_load
 from loadtest.users.ramp import RampTracker, fleet_connected_at
 from loadtest.users.report_process import keep_slo_file, make_report
 from loadtest.users.run_guard import RunGuard
@@ -147,24 +148,13 @@ class RunCollector:
     # --- generator health: sampled only while load runs --------------------------------
 
     def on_test_start(self, **_: Any) -> None:
-        """Start sampling: start-up (imports, connecting to the master) is not load.
-
-        Also move everything allocated so far (Locust, pandas, our modules: ~10^6 objects)
-        out of the garbage collector's reach with ``gc.freeze()``: otherwise each full
-        collection re-scans them and stalls every greenlet for ~60 ms mid-run (measured),
-        which lands in whatever latency it overlaps.
-        """
+        """Start sampling: start-up (imports, connecting to the master) is not load, and
+        its one-off costs are paid now (:func:`settle_before_load`), before any stream."""
         if self.load_started is None:
             self.load_started = time.time()
             self.guard.catch_interrupts()
         if self.health is not None and not self.health.running:
-            gc.collect()
-            gc.freeze()
-            # freeze() leaves the collector's count of long-lived objects at the size of the
-            # heap just frozen, so the oldest generation would next be collected only after a
-            # quarter of that had been promoted (minutes, during which dead cycles pile up).
-            # One more collection now, of the few unfrozen objects, resets the count.
-            gc.collect()
+            settle_before_load()
             self.health.start()
 
     @property
