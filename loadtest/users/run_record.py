@@ -74,8 +74,11 @@ def write_run_json(
 
 def receive_clock_of_run(expected: str, connections_by_clock: Mapping[str, int]) -> str:
     """The clock the run's reads were stamped on: the one every connection reported, or
-    ``"mixed"`` when they differ (some targets' names resolve to loopback and others not, a
-    platform refusing the stamp), or ``expected`` before any connection opened."""
+    ``"mixed"`` when they differ, or ``expected`` before any connection opened.
+
+    Each connection decides by its own peer, so a run mixes clocks when, with ``auto``, the
+    target's name has loopback and other addresses and connections land on both, or when some
+    sockets refuse the stamp option (:func:`loadtest.receive_stamps.enable_receive_stamps`)."""
     used = sorted(clock for clock, count in connections_by_clock.items() if count)
     if not used:
         return expected
