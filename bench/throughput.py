@@ -24,7 +24,9 @@ cores busy, chunks per client CPU-second, and the run's own ``generator.saturate
 Headline figures (the README table reads them):
 
 - ``trickle.per_core``: chunks per client CPU-second at the busiest trickle step in which the
-  client was below 90 % of its core (it kept up, so every read held one chunk); ``trickle.
+  client was below 90 % of its core and no repeat was flagged saturated by the run itself (it
+  kept up, so every read held one chunk: a client starved of CPU, by its own load or by the
+  hypervisor, reads several chunks at once and looks cheaper per chunk); ``trickle.
   one_core_max``: the highest rate measured with the client on one core at all (frames pile up
   in the socket once it falls behind, so that step is no longer pure trickle);
 - ``burst.per_core``: chunks per client CPU-second at the burst step, ``burst.chunks_per_s``.
@@ -165,6 +167,7 @@ def trickle_headline(runs: list[dict[str, Any]]) -> dict[str, Any]:
     kept_up = [
         group for group in by_users.values()
         if max(run["client_cores_busy"] for run in group) < KEPT_UP_CORES
+        and not any(run["generator_saturated"] for run in group)
     ]  # fmt: skip
     busiest = max(kept_up, key=lambda group: min(r["chunks_per_s"] for r in group), default=None)
     fastest = max(by_users.values(), key=lambda group: min(r["chunks_per_s"] for r in group))
