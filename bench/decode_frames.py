@@ -31,7 +31,6 @@ from typing import Any
 from provenance import provenance, repeats, write_result
 
 from loadtest.protocol import (
-    _SERVER_TYPE_BY_NAME,
     TYPES_NEEDING_ID,
     MessageType,
     ServerMessage,
@@ -40,6 +39,7 @@ from loadtest.protocol import (
     parse_server_frame,
     parse_server_frame_reference,
 )
+from loadtest.protocol.messages import _SERVER_TYPE_BY_NAME
 from loadtest.target.frames import FrameEncoder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "decode_frames.json"

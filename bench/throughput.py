@@ -176,7 +176,7 @@ def trickle_headline(runs: list[dict[str, Any]]) -> dict[str, Any]:
     kept_up = [
         group for group in by_users.values()
         if max(run["client_cores_busy"] for run in group) < KEPT_UP_CORES
-        and not any(run.get("windows_flagged_while_measured", 1) for run in group)
+        and not any(run["windows_flagged_while_measured"] for run in group)
     ]  # fmt: skip
     busiest = max(kept_up, key=lambda group: min(r["chunks_per_s"] for r in group), default=None)
     fastest = max(by_users.values(), key=lambda group: min(r["chunks_per_s"] for r in group))

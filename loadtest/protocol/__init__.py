@@ -25,7 +25,6 @@ from loadtest.protocol.decoding import (
     parse_server_frame_reference,
 )
 from loadtest.protocol.messages import (
-    _SERVER_TYPE_BY_NAME,  # private, but bench/decode_frames.py imports it from here
     ID_KEYS,
     REPLY_TYPES,
     SERVER_TYPES,
@@ -58,7 +57,6 @@ __all__ = [
     "REPLY_TYPES",
     "SERVER_TYPES",
     "TYPES_NEEDING_ID",
-    "_SERVER_TYPE_BY_NAME",
     "ErrorFrame",
     "MessageType",
     "Outcome",
