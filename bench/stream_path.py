@@ -12,7 +12,13 @@ CPU µs per operation (``time.process_time``), min/median/max over repeats. No n
   (``secrets.token_bytes`` per frame) vs ``client_text_frame`` with a pooled key;
 - ``record_gaps``: a 40-chunk reply's 39 gaps into a histogram: counted one by one in Python
   (before) vs kept and counted vectorised when read (now; the read is included, once per
-  ``--gaps-per-read`` streams, as a window closing once a second does).
+  ``--gaps-per-read`` streams, as a window closing once a second does);
+- ``settle_gaps``: those 39 gaps kept and counted vectorised 512 at a time (before) vs
+  :data:`~loadtest.metrics.histogram.SETTLE_EVERY` at a time (now), no read in between;
+- ``build_row``: a completed stream's ``streams.csv`` row as the recorder builds it, with
+  each duration rounded to 1 µs (before) vs unrounded (now: the file writes 1 µs anyway);
+- ``write_row``: that row formatted into cells, one formatter call per cell (before) vs
+  only the cells csv would not write the same (now), with a flush every 500 rows.
 
     .venv/bin/python bench/stream_path.py [--loops 20000] [--repeats 5]
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -37,9 +44,24 @@ from websockets.uri import parse_uri
 
 from loadtest.entropy import mask_key, random_id
 from loadtest.frame_fast_path import client_text_frame
-from loadtest.metrics.histogram import LatencyHistogram
-from loadtest.protocol import MessageType, StreamTracker, encode_message, parse_server_frame
+from loadtest.metrics.histogram import SETTLE_EVERY, LatencyHistogram
+from loadtest.metrics.stream_rows import (
+    _FORMAT_BY_KIND,
+    COLUMN_TYPES,
+    OUTCOMES,
+    StreamRowWriter,
+)
+from loadtest.protocol import (
+    MessageType,
+    Outcome,
+    Stream,
+    StreamTracker,
+    encode_message,
+    parse_server_frame,
+)
 from loadtest.target.frames import FrameEncoder
+from loadtest.users.recording import SessionRecorder, epoch_of
+from loadtest.utc import utc_micros
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stream_path.json"
 PROMPT = "How should I split my protein across the day?"
@@ -56,6 +78,62 @@ def encode_before(content: str) -> bytes:
 
 def encode_now(content: str) -> bytes:
     return encode_message(MessageType.USER_MESSAGE, random_id(), content)
+
+
+def write_row_before(pending: list[list[str]], row: dict[str, Any]) -> None:
+    """``StreamRowWriter.write`` as it was: one formatter call per cell."""
+    unknown = row.keys() - COLUMN_TYPES.keys()
+    if unknown:
+        raise ValueError(f"unknown stream row columns {sorted(unknown)}")
+    outcome = row.get("outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"bad outcome {outcome!r}")
+    get = row.get
+    pending.append([_FORMAT_BY_KIND[kind](get(column)) for column, kind in CELLS_BEFORE])
+
+
+CELLS_BEFORE = tuple(COLUMN_TYPES.items())
+
+
+def row_before(recorder: SessionRecorder, stream: Stream, lag_ms: float | None) -> dict[str, Any]:
+    """``SessionRecorder._row`` as it was: every duration rounded to 1 µs first."""
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    intended = recorder.intended_start
+    return {
+        "worker": recorder.worker,
+        "user": recorder.user,
+        "consultation_id": recorder.consultation_id,
+        "stream_seq": recorder.stream_seq,
+        "intended_start_utc": utc_micros(epoch_of(intended)) if intended is not None else None,
+        "sent_utc": utc_micros(epoch_of(stream.sent_at)),
+        "schedule_lag_ms": ms(lag_ms),
+        "connect_ms": ms(recorder.last_connect_ms),
+        "ttfs_ms": ms(stream.ttfs_ms),
+        "ttfc_ms": ms(stream.ttfc_ms),
+        "stream_ms": ms(stream.stream_ms),
+        "chunks": stream.chunks,
+        "characters": stream.characters,
+        "max_gap_ms": ms(stream.max_gap_ms),
+        "outcome": stream.outcome.value if stream.outcome else None,
+        "error_kind": stream.error_kind,
+        "close_code": stream.close_code,
+        "retried": recorder.retried,
+        "message_id": stream.user_message_id,
+        "violations": stream.violations,
+    }
+
+
+def completed_stream() -> Stream:
+    """A 40-chunk reply as the tracker leaves it (moments near now, as in a run)."""
+    sent = time.perf_counter()
+    stream = Stream("a1b2c3d4e5f6", sent, reply_id="msg_456", start_at=sent + 0.0004)
+    for index in range(40):
+        stream.add_chunk(sent + 0.05 + index * 0.002, "word ")
+    stream.end_at, stream.outcome = sent + 0.13, Outcome.COMPLETED
+    return stream
 
 
 def open_tracker(reply_id: str) -> StreamTracker:
@@ -116,11 +194,47 @@ def steps(loops: int, gaps_per_read: int) -> dict[str, dict[str, Callable[[], An
     def frame_now() -> bytes:
         return client_text_frame(payload, mask_key())
 
+    def settler(every: int) -> Callable[[], None]:
+        histogram, kept = LatencyHistogram(), []
+
+        def settle() -> None:
+            kept.extend(gaps_ms)
+            if len(kept) >= every:
+                histogram._record_vectorised(kept)
+                kept.clear()
+
+        return settle
+
+    recorder = SessionRecorder(sink=None, user=7, worker="0")  # type: ignore[arg-type]
+    recorder.consultation_id, recorder.last_connect_ms = "c-1", 3.25
+    stream = completed_stream()
+    row = recorder._row(stream, None)
+    scratch = tempfile.mkdtemp()
+    writer = StreamRowWriter(Path(scratch) / "streams.csv")
+    written: list[list[str]] = []
+
+    def write_before() -> None:
+        write_row_before(written, row)
+        if len(written) >= 500:
+            writer._csv.writerows(written)
+            written.clear()
+
+    def write_now() -> None:
+        writer.write(row)
+        if writer.pending >= 500:
+            writer.flush()
+
     return {
         "track_chunk": {"before": track_before, "now": track_now},
         "encode_message": {"before": encode_old, "now": encode_new},
         "text_frame": {"before": frame_before, "now": frame_now},
         "record_gaps": {"before": gaps_before, "now": gaps_now},
+        "settle_gaps": {"before": settler(512), "now": settler(SETTLE_EVERY)},
+        "build_row": {
+            "before": lambda: row_before(recorder, stream, None),
+            "now": lambda: recorder._row(stream, None),
+        },
+        "write_row": {"before": write_before, "now": write_now},
     }
 
 

@@ -143,6 +143,32 @@ def test_a_timeout_fails_the_stream_and_wakes_the_user(fixed_target: TargetProce
     assert stream.outcome is Outcome.FAILED and stream.error_kind == "timeout"
 
 
+def test_each_message_has_its_whole_stream_timeout(fixed_target: TargetProcess) -> None:
+    """Replies of 0.24 s under a 0.3 s timeout: no message inherits what an earlier one left
+    of its timeout (a gevent ``Timeout`` cancelled and restarted keeps its first deadline)."""
+    observed = Observed()
+    session = ConsultationSession(config(fixed_target, stream_timeout_s=0.3), observed, TOKENS)
+    session.start()
+    try:
+        outcomes = [session.send_user_message("Hello?").outcome for _ in range(3)]
+    finally:
+        session.close()
+    assert outcomes == [Outcome.COMPLETED] * 3
+
+
+def test_a_timeout_of_the_callers_own_reaches_the_caller(fixed_target: TargetProcess) -> None:
+    observed = Observed()
+    session = ConsultationSession(config(fixed_target), observed, TOKENS)
+    session.start()
+    caller = gevent.Timeout(0.05)
+    try:
+        with pytest.raises(gevent.Timeout) as raised, caller:
+            session.send_user_message("A long answer please")
+    finally:
+        session.close()
+    assert raised.value is caller
+
+
 def test_closing_mid_stream_cancels_rather_than_fails(fixed_target: TargetProcess) -> None:
     observed = Observed()
     session = ConsultationSession(config(fixed_target), observed, TOKENS)

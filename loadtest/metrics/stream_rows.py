@@ -57,6 +57,7 @@ aware ``datetime``); ``bool`` (``true``/``false``). Missing or None → empty ce
 
 COLUMNS: tuple[str, ...] = tuple(COLUMN_TYPES)
 """The fixed column list of ``streams.csv``."""
+_KNOWN_COLUMNS = frozenset(COLUMNS)
 
 OUTCOMES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
@@ -81,7 +82,7 @@ class StreamRowWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: TextIO = self.path.open("a", encoding="utf-8", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
-        self._pending: list[list[str]] = []
+        self._pending: list[list[Any]] = []
         if self._file.tell() == 0:
             self._csv.writerow(COLUMNS)
             self._file.flush()
@@ -101,14 +102,18 @@ class StreamRowWriter:
             ValueError: an unknown column (a typo would otherwise lose data silently), an
                 ``outcome`` outside completed/failed/cancelled, or a value of the wrong kind.
         """
-        unknown = row.keys() - COLUMN_TYPES.keys()
-        if unknown:
+        if not _KNOWN_COLUMNS.issuperset(row):
+            unknown = row.keys() - _KNOWN_COLUMNS
             raise ValueError(f"unknown stream row columns {sorted(unknown)}; known: {COLUMNS}")
         outcome = row.get("outcome")
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
-        get = row.get
-        self._pending.append([format_cell(get(column)) for column, format_cell in _CELLS])
+        cells = list(map(row.get, COLUMNS))
+        for index, format_cell, written_as_is in _CELLS_TO_FORMAT:
+            value = cells[index]
+            if value is not None and type(value) is not written_as_is:
+                cells[index] = format_cell(value)
+        self._pending.append(cells)
 
     def flush(self) -> None:
         """Append the buffered rows and flush them to the operating system."""
@@ -178,9 +183,16 @@ _FORMAT_BY_KIND: dict[str, Callable[[Any], str]] = {
     "bool": _format_bool,
     "utc": _format_utc_cell,
 }
-#: Each column with its cell formatter, in file order: one call per cell, no dispatch by kind.
-_CELLS: tuple[tuple[str, Callable[[Any], str]], ...] = tuple(
-    (column, _FORMAT_BY_KIND[kind]) for column, kind in COLUMN_TYPES.items()
+#: The cells csv would not write as their formatter does, each with the one type whose
+#: values csv writes the same. csv writes ``None`` as an empty cell and anything else as its
+#: ``str()``, exactly :func:`_format_str`: str columns are left to it, int columns unless the
+#: value is not an int (a bool, a float from a relayed row), utc columns when already text.
+#: Fewer formatter calls per row (``bench/stream_path.py``, ``write_row``).
+_WRITTEN_AS_IS: dict[str, type] = {"int": int, "utc": str}
+_CELLS_TO_FORMAT: tuple[tuple[int, Callable[[Any], str], type | None], ...] = tuple(
+    (index, _FORMAT_BY_KIND[kind], _WRITTEN_AS_IS.get(kind))
+    for index, kind in enumerate(COLUMN_TYPES.values())
+    if kind != "str"
 )
 
 

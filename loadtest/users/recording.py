@@ -202,6 +202,7 @@ class SessionRecorder:
         self.retried = False
 
     def _row(self, stream: Stream, lag_ms: float | None) -> dict[str, Any]:
+        """The stream's row, durations unrounded: ``streams.csv`` writes them to 1 µs."""
         intended = self.intended_start
         return {
             "worker": self.worker,
@@ -210,14 +211,14 @@ class SessionRecorder:
             "stream_seq": self.stream_seq,
             "intended_start_utc": utc_micros(epoch_of(intended)) if intended is not None else None,
             "sent_utc": utc_micros(epoch_of(stream.sent_at)),
-            "schedule_lag_ms": _ms(lag_ms),
-            "connect_ms": _ms(self.last_connect_ms),
-            "ttfs_ms": _ms(stream.ttfs_ms),
-            "ttfc_ms": _ms(stream.ttfc_ms),
-            "stream_ms": _ms(stream.stream_ms),
+            "schedule_lag_ms": lag_ms,
+            "connect_ms": self.last_connect_ms,
+            "ttfs_ms": stream.ttfs_ms,
+            "ttfc_ms": stream.ttfc_ms,
+            "stream_ms": stream.stream_ms,
             "chunks": stream.chunks,
             "characters": stream.characters,
-            "max_gap_ms": _ms(stream.max_gap_ms),
+            "max_gap_ms": stream.max_gap_ms,
             "outcome": stream.outcome.value if stream.outcome else None,
             "error_kind": stream.error_kind,
             "close_code": stream.close_code,

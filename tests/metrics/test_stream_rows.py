@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,3 +187,26 @@ def test_parquet_rows_read_back_as_the_csv_rows_do(tmp_path: Path) -> None:
     assert write_parquet_rows(tmp_path) == tmp_path / PARQUET_FILE
     from_parquet = read_stream_rows(tmp_path)
     pd.testing.assert_frame_equal(from_parquet, from_csv)
+
+
+def test_every_cell_is_written_as_its_column_kind_formats_it(tmp_path: Path) -> None:
+    """csv writes most cells itself (str columns, ints, timestamps already text): the file
+    must hold what each column's formatter makes of the value, whatever its type."""
+    from loadtest.metrics.stream_rows import _FORMAT_BY_KIND, COLUMN_TYPES
+
+    rows = [
+        COMPLETED,
+        FAILED,
+        {"worker": None, "user": 7, "stream_seq": True, "chunks": 40.0, "close_code": "",
+         "ttfc_ms": 20, "max_gap_ms": "", "sent_utc": "2026-12-03T10:00:00.000001Z",
+         "intended_start_utc": 1_700_000_000, "retried": 0, "message_id": 12,
+         "error_kind": "a \"quoted\", comma", "violations": False},
+    ]  # fmt: skip
+    with StreamRowWriter(streams_path(tmp_path)) as writer:
+        for row in rows:
+            writer.write(row)
+
+    expected = [[_FORMAT_BY_KIND[kind](row.get(column)) for column, kind in
+                 COLUMN_TYPES.items()] for row in rows]  # fmt: skip
+    with streams_path(tmp_path).open(newline="") as file:
+        assert list(csv.reader(file))[1:] == expected
