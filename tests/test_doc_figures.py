@@ -285,6 +285,15 @@ def test_every_cited_benchmark_figure_is_marked_and_matches_its_result_file(doc:
     assert not problems, f"{doc.relative_to(ROOT)}:\n" + "\n".join(problems)
 
 
+def test_every_marked_figure_of_the_benchmarks_readme_matches_its_result_file() -> None:
+    """``bench/README.md`` tells the history of each figure, much of it unmarked on purpose
+    (figures of earlier files, read with ``git show``), and its table is generated
+    (``bench/readme_table.py --check``); but what it does mark must match the file."""
+    readme = ROOT / "bench" / "README.md"
+    problems = check_markers(readme.read_text(), RESULTS, {})
+    assert not problems, "bench/README.md:\n" + "\n".join(problems)
+
+
 # --- the checker itself ----------------------------------------------------------------------
 
 
