@@ -219,6 +219,9 @@ STREAM_PATH_LEVERS = {
     "encode_message": "encode a user_message with its id (json.dumps + uuid4 → msgspec + pool)",
     "text_frame": "frame it (websockets' send_text → client_text_frame)",
     "record_gaps": "record a reply's 39 gaps (one by one → kept, counted when read)",
+    "settle_gaps": "count those 39 gaps vectorised (512 → SETTLE_EVERY at a time)",
+    "build_row": "build a reply's streams.csv row (durations rounded → unrounded)",
+    "write_row": "format that row (a call per cell → only cells csv writes otherwise)",
 }
 
 
