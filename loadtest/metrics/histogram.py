@@ -81,7 +81,7 @@ _HIGHEST_MS = HIGHEST_US / 1000.0
 #: histogram is next read: counting a whole window's at its close held the event loop for
 #: ~2.4 ms once a second at 500 streams (every read waiting behind it). numpy's fixed cost
 #: per call outweighs a few hundred values' own: 2,048 at a time halve the cost per value
-#: against 512 (``bench/stream_path.py``, ``record_gaps``) and hold the loop ~0.2 ms.
+#: against 512 (``bench/stream_path.py``, ``settle_gaps``) and hold the loop ~0.2 ms.
 SETTLE_EVERY = 2048
 _WIRE_PREFIX = b"LH1:"
 _DECODE_ERRORS = (
