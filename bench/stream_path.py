@@ -16,7 +16,8 @@ CPU µs per operation (``time.process_time``), min/median/max over repeats. No n
 - ``settle_gaps``: those 39 gaps kept and counted vectorised 512 at a time (before) vs
   :data:`~loadtest.metrics.histogram.SETTLE_EVERY` at a time (now), no read in between;
 - ``build_row``: a completed stream's ``streams.csv`` row as the recorder builds it, with
-  each duration rounded to 1 µs (before) vs unrounded (now: the file writes 1 µs anyway);
+  each duration rounded to 1 µs (before, an upper bound: see :func:`row_before`) vs unrounded
+  (now: the file writes 1 µs anyway);
 - ``write_row``: that row formatted into cells, one formatter call per cell (before) vs
   only the cells csv would not write the same (now), with a flush every 500 rows.
 
@@ -60,8 +61,7 @@ from loadtest.protocol import (
     parse_server_frame,
 )
 from loadtest.target.frames import FrameEncoder
-from loadtest.users.recording import SessionRecorder, epoch_of
-from loadtest.utc import utc_micros
+from loadtest.users.recording import SessionRecorder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stream_path.json"
 PROMPT = "How should I split my protein across the day?"
@@ -80,6 +80,12 @@ def encode_now(content: str) -> bytes:
     return encode_message(MessageType.USER_MESSAGE, random_id(), content)
 
 
+#: Each column with its kind, in file order: the writer before called a formatter per cell.
+CELLS_BEFORE = tuple(COLUMN_TYPES.items())
+#: The durations ``SessionRecorder._row`` rounded to 1 µs before the file did it again.
+DURATIONS = ("schedule_lag_ms", "connect_ms", "ttfs_ms", "ttfc_ms", "stream_ms", "max_gap_ms")
+
+
 def write_row_before(pending: list[list[str]], row: dict[str, Any]) -> None:
     """``StreamRowWriter.write`` as it was: one formatter call per cell."""
     unknown = row.keys() - COLUMN_TYPES.keys()
@@ -92,38 +98,14 @@ def write_row_before(pending: list[list[str]], row: dict[str, Any]) -> None:
     pending.append([_FORMAT_BY_KIND[kind](get(column)) for column, kind in CELLS_BEFORE])
 
 
-CELLS_BEFORE = tuple(COLUMN_TYPES.items())
-
-
-def row_before(recorder: SessionRecorder, stream: Stream, lag_ms: float | None) -> dict[str, Any]:
-    """``SessionRecorder._row`` as it was: every duration rounded to 1 µs first."""
-
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-
-    intended = recorder.intended_start
-    return {
-        "worker": recorder.worker,
-        "user": recorder.user,
-        "consultation_id": recorder.consultation_id,
-        "stream_seq": recorder.stream_seq,
-        "intended_start_utc": utc_micros(epoch_of(intended)) if intended is not None else None,
-        "sent_utc": utc_micros(epoch_of(stream.sent_at)),
-        "schedule_lag_ms": ms(lag_ms),
-        "connect_ms": ms(recorder.last_connect_ms),
-        "ttfs_ms": ms(stream.ttfs_ms),
-        "ttfc_ms": ms(stream.ttfc_ms),
-        "stream_ms": ms(stream.stream_ms),
-        "chunks": stream.chunks,
-        "characters": stream.characters,
-        "max_gap_ms": ms(stream.max_gap_ms),
-        "outcome": stream.outcome.value if stream.outcome else None,
-        "error_kind": stream.error_kind,
-        "close_code": stream.close_code,
-        "retried": recorder.retried,
-        "message_id": stream.user_message_id,
-        "violations": stream.violations,
-    }
+def row_before(recorder: SessionRecorder, stream: Stream) -> dict[str, Any]:
+    """``SessionRecorder._row`` as it was: the row of now with its durations rounded to 1 µs
+    (six dict stores more than rounding inside the literal did, ~0.3 µs: an upper bound)."""
+    row = recorder._row(stream, None)
+    for key in DURATIONS:
+        value = row[key]
+        row[key] = None if value is None else round(value, 3)
+    return row
 
 
 def completed_stream() -> Stream:
@@ -231,7 +213,7 @@ def steps(loops: int, gaps_per_read: int) -> dict[str, dict[str, Callable[[], An
         "record_gaps": {"before": gaps_before, "now": gaps_now},
         "settle_gaps": {"before": settler(512), "now": settler(SETTLE_EVERY)},
         "build_row": {
-            "before": lambda: row_before(recorder, stream, None),
+            "before": lambda: row_before(recorder, stream),
             "now": lambda: recorder._row(stream, None),
         },
         "write_row": {"before": write_before, "now": write_now},
