@@ -73,7 +73,8 @@ class WebSocketConnection(WriteSide):
     # is ~0.6 KiB more each.
     __slots__ = (
         "_close_timeout_s", "_failure_reported", "_fragment_opcode", "_fragments", "_frames",
-        "_handler", "_hub", "_last_arrival", "_on_violation", "_protocol", "_reader", "_silent",
+        "_handler", "_hub", "_last_arrival", "_on_text", "_on_violation", "_protocol", "_reader",
+        "_silent",
         "_sock",
         "_watcher", "_write_lock", "close_code", "close_reason", "closed", "connect_started_at",
         "dns_ms", "handshake_done_at", "receive_clock",
@@ -93,6 +94,7 @@ class WebSocketConnection(WriteSide):
         self._sock = sock
         self._protocol = protocol
         self._handler = handler
+        self._on_text = handler.on_text
         self._write_lock = gevent.lock.Semaphore()
         self._frames = FrameFastPath(protocol)
         self._fragments: list[bytes] = []
@@ -127,7 +129,7 @@ class WebSocketConnection(WriteSide):
 
     @property
     def is_open(self) -> bool:
-        return not self.closed.is_set() and self._protocol.state is State.OPEN
+        return not self.closed.is_set() and self._protocol.state is _OPEN
 
     @classmethod
     def open(
@@ -271,9 +273,14 @@ class WebSocketConnection(WriteSide):
             if received:
                 events = self._frames.receive_data(_SHARED_READ_VIEW[:received])
                 if events:
-                    self._dispatch(events, at)
+                    if len(events) == 1 and type(events[0]) is bytes:
+                        self._on_text(events[0], at)  # a read of one chunk: most reads
+                    else:
+                        self._dispatch(events, at)
                 protocol = self._protocol
-                if protocol.parser_exc is None and protocol.state is _OPEN:
+                # ``_state``: what the ``state`` property returns, without its call per read
+                # (the fast path reads it so too, and its differential test guards both)
+                if protocol.parser_exc is None and protocol._state is _OPEN:
                     if not protocol.writes:
                         return
                     # An answer the protocol owes while open (a pong to the server's ping):

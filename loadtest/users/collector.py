@@ -139,8 +139,8 @@ class RunCollector:
     def count(self, key: str, n: int = 1, by: str | None = None) -> None:
         self.recorder.count(key, n, by)
 
-    def row(self, row: Mapping[str, Any]) -> None:
-        self._rows.append(dict(row))
+    def row(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)  # the recorder's own fresh dict, taken as it is
 
     def event(self, event: Mapping[str, Any]) -> None:
         self._events.append(dict(event))
