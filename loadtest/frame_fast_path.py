@@ -88,18 +88,10 @@ class FrameFastPath:
             return protocol.events_received()
         pending = self._pending
         if not pending:
-            # The usual read: exactly one whole common frame with a one-byte length (the
-            # loop below takes it too, ~0.7 µs slower).
-            length = len(data) - 2
-            if (
-                0 <= length < 126
-                and data[0] == FIN_TEXT
-                and data[1] == length
-                and protocol.current_size is None
-                and protocol._state is _OPEN
-                and (self._whole_limit is None or length <= self._whole_limit)
-            ):
-                return [bytes(data[2:])]
+            # The usual read (the loop below takes it too, ~0.7 µs slower).
+            payload = self.whole_text(data, len(data))
+            if payload is not None:
+                return [payload]
         # One copy of the bytes, then each payload is one slice of it: a memoryview or
         # bytearray slice would be an object more per frame. Not while the first frame is
         # still incomplete: a large message arriving read by read would be copied whole on
@@ -182,6 +174,31 @@ class FrameFastPath:
             return out
         self._keep(buffer, position)
         return out
+
+    def whole_text(self, data: bytes | bytearray | memoryview, size: int) -> bytes | None:
+        """The payload if ``data[:size]`` is exactly one whole common frame (final, unmasked
+        text, one-byte length) that :meth:`receive_data` would take here, else ``None``
+        without consuming anything: then call :meth:`receive_data`.
+
+        Most reads are that one frame; a caller holding a read buffer asks this first and
+        saves the slice of the buffer and the list that :meth:`receive_data` returns.
+        """
+        length = size - 2
+        if (
+            0 <= length < 126
+            and data[0] == FIN_TEXT
+            and data[1] == length
+            and not self._pending
+            and not self._passthrough
+        ):
+            protocol = self._protocol
+            if (
+                protocol.current_size is None
+                and protocol._state is _OPEN
+                and (self._whole_limit is None or length <= self._whole_limit)
+            ):
+                return bytes(data[2:size])
+        return None
 
     def receive_eof(self) -> list[bytes | Event]:
         """The server ended TCP: hand websockets what is left of an incomplete frame, then EOF."""

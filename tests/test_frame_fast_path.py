@@ -129,7 +129,13 @@ def observe(protocol: ClientProtocol, items: list[Any]) -> tuple[Any, ...]:
     )
 
 
-def run(pieces: list[bytes], eof: bool, *, fast: bool) -> list[tuple[Any, ...]]:
+def run(
+    pieces: list[bytes], eof: bool, *, fast: bool, as_the_hub_reads: bool = False
+) -> list[tuple[Any, ...]]:
+    """Feed the pieces to websockets alone, or through the fast path: with
+    ``as_the_hub_reads``, as the transport's hub callback does (a read buffer larger than the
+    read, :meth:`FrameFastPath.whole_text` asked first), else through ``receive_data`` alone
+    (the reader greenlet, the bytes that came with the handshake)."""
     protocol = open_protocol()
     path = FrameFastPath(protocol) if fast else None
     seen = []
@@ -138,11 +144,14 @@ def run(pieces: list[bytes], eof: bool, *, fast: bool) -> list[tuple[Any, ...]]:
             break
         # The transport hands the fast path a view of a buffer it reuses: do the same, and
         # scribble over it afterwards, so a payload kept by reference would show.
-        buffer = bytearray(piece)
+        buffer = bytearray(piece) + b"\x81\x05stale"  # a reused buffer: bytes past the read
+        view = memoryview(buffer)
+        size = len(piece)
         if path is not None:
-            items = path.receive_data(memoryview(buffer))
+            payload = path.whole_text(view, size) if as_the_hub_reads else None
+            items = [payload] if payload is not None else path.receive_data(view[:size])
         else:
-            protocol.receive_data(bytes(buffer))
+            protocol.receive_data(bytes(buffer[:size]))
             items = protocol.events_received()
         buffer[:] = b"\xaa" * len(buffer)
         seen.append(observe(protocol, items))
@@ -161,7 +170,9 @@ def same_as_websockets(pieces: list[bytes], eof: bool) -> None:
     with mock.patch("websockets.frames.secrets.token_bytes", lambda n: b"\x00" * n):
         reference = run(pieces, eof, fast=False)
         fast = run(pieces, eof, fast=True)
+        as_the_hub_reads = run(pieces, eof, fast=True, as_the_hub_reads=True)
     assert fast == reference
+    assert as_the_hub_reads == reference
 
 
 def text(payload: bytes) -> bytes:

@@ -271,11 +271,13 @@ class WebSocketConnection(WriteSide):
         """Parse and dispatch one read's bytes in the hub, or hand the connection over."""
         try:
             if received:
-                events = self._frames.receive_data(_SHARED_READ_VIEW[:received])
-                if events:
-                    if len(events) == 1 and type(events[0]) is bytes:
-                        self._on_text(events[0], at)  # a read of one chunk: most reads
-                    else:
+                frames = self._frames
+                payload = frames.whole_text(_SHARED_READ_VIEW, received)
+                if payload is not None:
+                    self._on_text(payload, at)  # a read of one whole chunk: most reads
+                else:
+                    events = frames.receive_data(_SHARED_READ_VIEW[:received])
+                    if events:
                         self._dispatch(events, at)
                 protocol = self._protocol
                 # ``_state``: what the ``state`` property returns, without its call per read
