@@ -116,8 +116,6 @@ def utc_timestamp(now: datetime | None = None) -> str:
 
 
 _JSON_ENCODER: Final = msgspec.json.Encoder()
-#: ``kind.value`` per message costs ~130 ns on CPython 3.11 (the enum's ``value`` property).
-_WIRE_NAME: Final = {kind: kind.value for kind in MessageType}
 
 
 def encode_message(
@@ -135,7 +133,7 @@ def encode_message(
     """
     if id_key not in ID_KEYS:
         raise ValueError(f"id_key must be one of {ID_KEYS}, not {id_key!r}")
-    body: dict[str, Any] = {"type": _WIRE_NAME[message_type]}
+    body: dict[str, Any] = {"type": message_type.value}
     if content is not None:
         body["content"] = content
     body[id_key] = message_id

@@ -73,8 +73,7 @@ class WebSocketConnection(WriteSide):
     # is ~0.6 KiB more each.
     __slots__ = (
         "_close_timeout_s", "_failure_reported", "_fragment_opcode", "_fragments", "_frames",
-        "_handler", "_hub", "_last_arrival", "_on_text", "_on_violation", "_protocol", "_reader",
-        "_silent",
+        "_handler", "_hub", "_last_arrival", "_on_violation", "_protocol", "_reader", "_silent",
         "_sock",
         "_watcher", "_write_lock", "close_code", "close_reason", "closed", "connect_started_at",
         "dns_ms", "handshake_done_at", "receive_clock",
@@ -94,7 +93,6 @@ class WebSocketConnection(WriteSide):
         self._sock = sock
         self._protocol = protocol
         self._handler = handler
-        self._on_text = handler.on_text
         self._write_lock = gevent.lock.Semaphore()
         self._frames = FrameFastPath(protocol)
         self._fragments: list[bytes] = []
@@ -274,7 +272,7 @@ class WebSocketConnection(WriteSide):
                 frames = self._frames
                 payload = frames.whole_text(_SHARED_READ_VIEW, received)
                 if payload is not None:
-                    self._on_text(payload, at)  # a read of one whole chunk: most reads
+                    self._handler.on_text(payload, at)  # a read of one whole chunk: most reads
                 else:
                     events = frames.receive_data(_SHARED_READ_VIEW[:received])
                     if events:
