@@ -36,6 +36,7 @@ differential test is what tells an upgrade of websockets that broke it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from websockets.client import ClientProtocol
 from websockets.protocol import Event, State
@@ -72,7 +73,7 @@ class FrameFastPath:
         #: :meth:`_max_size` outside a fragmented message, where it never changes.
         self._whole_limit = self._max_size_for(None)
 
-    def receive_data(self, data: bytes | bytearray | memoryview) -> list[bytes | Event]:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> Sequence[bytes | Event]:
         """Feed bytes read from the socket; return what they completed, in stream order.
 
         ``data`` may be a view of a buffer that is reused after this call: nothing keeps it.
@@ -84,7 +85,8 @@ class FrameFastPath:
         """
         protocol = self._protocol
         if self._passthrough:
-            protocol.receive_data(data)
+            # websockets copies ``data`` into its own buffer: a view is as good as bytes
+            protocol.receive_data(data)  # type: ignore[arg-type]
             return protocol.events_received()
         pending = self._pending
         if not pending:
@@ -125,7 +127,9 @@ class FrameFastPath:
                 end = position + 2 + head2
                 if end > size:
                     break  # incomplete: wait for the rest
-                out.append(frames[position + 2 : end])
+                # ``frames`` is a bytearray only while its first frame is incomplete, when
+                # nothing is taken: every payload taken is bytes
+                out.append(frames[position + 2 : end])  # type: ignore[arg-type]
                 position = end
                 continue
             if head2 & 0x80 or (head1 & 0x0F) not in _VALID_OPCODES:
@@ -149,7 +153,7 @@ class FrameFastPath:
             if end > size:
                 break  # incomplete: wait for the rest
             if head1 == FIN_TEXT and takeable:
-                out.append(frames[position + header : end])
+                out.append(frames[position + header : end])  # type: ignore[arg-type]
             else:
                 protocol.receive_data(frames[position:end])
                 out += protocol.events_received()
@@ -200,7 +204,7 @@ class FrameFastPath:
                 return bytes(data[2:size])
         return None
 
-    def receive_eof(self) -> list[bytes | Event]:
+    def receive_eof(self) -> Sequence[bytes | Event]:
         """The server ended TCP: hand websockets what is left of an incomplete frame, then EOF."""
         protocol = self._protocol
         if self._pending:

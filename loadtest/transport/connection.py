@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter, time_ns
 from typing import Any
 
@@ -352,7 +352,7 @@ class WebSocketConnection(WriteSide):
         finally:
             self._finish(perf_counter())
 
-    def _dispatch(self, events: list[bytes | object], at: float) -> None:
+    def _dispatch(self, events: Sequence[bytes | object], at: float) -> None:
         handler = self._handler
         for event in events:
             if type(event) is bytes:  # a common text frame, from the fast path
