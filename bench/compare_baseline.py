@@ -23,8 +23,16 @@ measured window of ``--seconds``. Over that window only:
 By default the target is pinned to CPU 0 and the clients to CPU 1 (``--no-pin`` to leave both
 to the scheduler), so that each client has one core, as in the issue's figures.
 
+``--server blaster`` puts ``bench/blaster.py`` (trickle: one chunk per packet, ``--chunk-gap-ms``
+apart) in the reference target's place, for loads the reference target cannot send: with
+``--users 600 --chunk-gap-ms 5`` both clients have their core full, so the ratio is how much
+load one core of each takes in. Chunks then are those the blaster counts *consumed* (a reply
+counts once its connection asks again).
+
     .venv/bin/python bench/compare_baseline.py                       # 5 rounds of 30 s
     .venv/bin/python bench/compare_baseline.py --seconds 10 --rounds 1 --out /tmp/quick.json
+    .venv/bin/python bench/compare_baseline.py --server blaster --users 600 --chunk-gap-ms 5 \
+        --rounds 3 --seconds 15 --out bench/results/compare_baseline_full_core.json
 
 Writes bench/results/compare_baseline.json (with provenance). Only 127.0.0.1, bounded in time.
 """
@@ -32,6 +40,7 @@ Writes bench/results/compare_baseline.json (with provenance). Only 127.0.0.1, bo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -39,10 +48,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+from blaster import Blaster
 from provenance import provenance, repeats, write_result
 
 from loadtest.target.process import TargetProcess
@@ -78,9 +90,31 @@ def tree_cpu_times(pid: int) -> tuple[float, float]:
     return user, system
 
 
+@dataclass(frozen=True)
+class Server:
+    """What a client run needs of the server it loads: where it is, its process, its count."""
+
+    base_url: str
+    ws_url: str
+    pid: int
+    chunks: Callable[[], int]
+    #: The blaster serves no ``POST /consultations``: ours is given an id instead.
+    consultation_id: str | None = None
+
+    @classmethod
+    def of_target(cls, target: TargetProcess) -> Server:
+        return cls(
+            target.base_url, target.ws_url, target.pid or 0, lambda: target.stats()["chunks_sent"]
+        )
+
+    @classmethod
+    def of_blaster(cls, blaster: Blaster) -> Server:
+        return cls(blaster.ws_url, blaster.ws_url, blaster.pid, blaster.consumed_chunks, "c-bench")
+
+
 def client_command(
     kind: str,
-    target: TargetProcess,
+    target: Server,
     users: int,
     run_s: int,
     scratch: Path,
@@ -96,6 +130,7 @@ def client_command(
             "--host", target.base_url, "-u", str(users), "-r", str(users), "-t", f"{run_s}s",
             "--out", str(scratch / f"ours-{time.monotonic_ns()}"), "--format", "json",
             "--", "--think-time", "0", "--receive-clock", receive_clock,
+            *(["--consultation-id", target.consultation_id] if target.consultation_id else []),
         ]  # fmt: skip
     return [
         sys.executable, "-m", "locust", "-f", str(BASELINE_LOCUSTFILE), "--headless",
@@ -105,7 +140,7 @@ def client_command(
 
 
 def measure(
-    kind: str, target: TargetProcess, args: argparse.Namespace, env: dict[str, str], scratch: Path
+    kind: str, target: Server, args: argparse.Namespace, env: dict[str, str], scratch: Path
 ) -> dict[str, Any]:
     """One client run; the figures of its measured window."""
     run_s = int(args.warmup + args.seconds + 2)
@@ -121,11 +156,11 @@ def measure(
     )
     try:
         time.sleep(args.warmup)
-        chunks_0, (user_0, system_0) = target.stats()["chunks_sent"], tree_cpu_times(client.pid)
-        server_0, wall_0 = tree_cpu_s(target.pid or 0), time.perf_counter()
+        chunks_0, (user_0, system_0) = target.chunks(), tree_cpu_times(client.pid)
+        server_0, wall_0 = tree_cpu_s(target.pid), time.perf_counter()
         time.sleep(args.seconds)
-        chunks_1, (user_1, system_1) = target.stats()["chunks_sent"], tree_cpu_times(client.pid)
-        server_1, wall_1 = tree_cpu_s(target.pid or 0), time.perf_counter()
+        chunks_1, (user_1, system_1) = target.chunks(), tree_cpu_times(client.pid)
+        server_1, wall_1 = tree_cpu_s(target.pid), time.perf_counter()
         if client.poll() is not None:
             raise RuntimeError(
                 f"{kind} client exited early ({client.returncode}): "
@@ -167,16 +202,29 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=40)
     parser.add_argument("--chunk-gap-ms", type=float, default=2.0)
     parser.add_argument(
+        "--server",
+        choices=["reference", "blaster"],
+        default="reference",
+        help="the reference target (default) or bench/blaster.py (trickle)",
+    )
+    parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="target on CPU 0, clients on CPU 1",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--receive-clock", choices=["kernel", "read"], default="kernel",
-                        help="how ours stamps received frames (the run's option)")
-    parser.add_argument("--with-read-clock", action="store_true",
-                        help="also run ours with --receive-clock read in every round (ours_read)")
+    parser.add_argument(
+        "--receive-clock",
+        choices=["kernel", "read"],
+        default="kernel",
+        help="how ours stamps received frames (the run's option)",
+    )
+    parser.add_argument(
+        "--with-read-clock",
+        action="store_true",
+        help="also run ours with --receive-clock read in every round (ours_read)",
+    )
     args = parser.parse_args()
     if args.with_read_clock and args.receive_clock == "read":
         parser.error("--with-read-clock compares against --receive-clock kernel")
@@ -199,13 +247,21 @@ def main() -> int:
         "0",
     ]
     runs: list[dict[str, Any]] = []
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        TargetProcess(target_args, env={"LOADTEST_JWT_SECRET": secret}) as target,
-    ):
-        if args.pin:
-            for process in [psutil.Process(target.pid), *psutil.Process(target.pid).children()]:
-                process.cpu_affinity([TARGET_CPU])
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
+        if args.server == "blaster":
+            blaster = Blaster(
+                "trickle",
+                chunks=args.chunks,
+                gap_ms=args.chunk_gap_ms,
+                cpu=TARGET_CPU if args.pin else None,
+            )
+            target = Server.of_blaster(stack.enter_context(blaster))
+        else:
+            reference = TargetProcess(target_args, env={"LOADTEST_JWT_SECRET": secret})
+            target = Server.of_target(stack.enter_context(reference))
+            if args.pin:
+                for process in [psutil.Process(target.pid), *psutil.Process(target.pid).children()]:
+                    process.cpu_affinity([TARGET_CPU])
         kinds = ["baseline", "ours", *(["ours_read"] if args.with_read_clock else [])]
         for round_index in range(args.rounds):
             shift = round_index % len(kinds)  # each client goes first in turn
@@ -221,6 +277,9 @@ def main() -> int:
 
     def figures(kind: str) -> list[float]:
         return [run["chunks_per_client_cpu_s"] for run in runs if run["client"] == kind]
+
+    def busy(kind: str) -> list[float]:
+        return [run["client_cores_busy"] for run in runs if run["client"] == kind]
 
     def of_round(kind: str, index: int) -> dict[str, Any]:
         return next(r for r in runs if r["round"] == index and r["client"] == kind)
@@ -249,11 +308,20 @@ def main() -> int:
             "rounds": args.rounds,
             "pinned": args.pin,
             "receive_clock": args.receive_clock,
-            "target": "loadtest serve --profile fixed (aiohttp), --ws-ping-interval 0",
-            "chunks_counted_by": "target /admin/stats chunks_sent",
+            "target": (
+                "bench/blaster.py trickle"
+                if args.server == "blaster"
+                else "loadtest serve --profile fixed (aiohttp), --ws-ping-interval 0"
+            ),
+            "chunks_counted_by": (
+                "blaster, chunks consumed"
+                if args.server == "blaster"
+                else "target /admin/stats chunks_sent"
+            ),
             "cpu_counted_by": "client process tree user+system, psutil (/proc)",
         },
         "chunks_per_client_cpu_s": {kind: repeats(figures(kind), 0) for kind in kinds},
+        "client_cores_busy": {kind: repeats(busy(kind), 3) for kind in kinds},
         "client_us_per_chunk": {
             kind: {part: repeats(per_chunk(kind, part), 2) for part in ("user", "system")}
             for kind in kinds
