@@ -9,7 +9,13 @@ Issue 12's headline figure. One reference target (``loadtest serve --profile fix
   ``skip_utf8_validation=True``, one ``json.loads`` per frame, two pseudo-requests per reply);
 - with ``--with-read-clock``, ``ours_read`` too: ours with ``--receive-clock read`` (frames
   stamped when read, not by the kernel), to price the kernel's receive stamps in the same
-  rounds (``kernel_clock_us_per_chunk``: ours − ours_read, CPU µs per chunk, per round).
+  rounds (``kernel_clock_us_per_chunk``: ours − ours_read, CPU µs per chunk, per round);
+- with ``--ours-from DIR``, ``ours_from`` too: ours importing the package from ``DIR`` (a
+  ``git worktree`` of other code), to measure a code change side by side in the same rounds
+  (``ratio_ours_from_to_ours``, round by round). Every client starts in a scratch directory
+  with ``PYTHONPATH`` naming its checkout: started in a checkout, ``python -m`` would import that
+  checkout's package whatever ``PYTHONPATH`` says. ``setup.loadtest_imported_from`` records
+  where each one's package came from.
 
 Each client runs ``--warmup`` seconds (connections opened, allocator and TCP warm) before a
 measured window of ``--seconds``. Over that window only:
@@ -60,6 +66,7 @@ from provenance import provenance, repeats, write_result
 from loadtest.target.process import TargetProcess
 
 BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 RESULTS = BENCH / "results" / "compare_baseline.json"
 BASELINE_LOCUSTFILE = BENCH / "baseline_websocket_client.py"
 TARGET_CPU, CLIENT_CPU = 0, 1
@@ -139,16 +146,40 @@ def client_command(
     ]  # fmt: skip
 
 
+def package_root(kind: str, args: argparse.Namespace) -> Path:
+    """The checkout whose ``loadtest`` a client imports: ``--ours-from`` for ``ours_from``,
+    else the one this script is in."""
+    return Path(args.ours_from).resolve() if kind == "ours_from" else REPO
+
+
+def client_env(kind: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    return {**env, "PYTHONPATH": str(package_root(kind, args))}
+
+
+def imported_from(kind: str, args: argparse.Namespace, env: dict[str, str], cwd: Path) -> str:
+    """Where a client of this kind imports ``loadtest`` from, asked the way it is started."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import loadtest; print(loadtest.__file__)"],
+        env=client_env(kind, args, env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(Path(done.stdout.strip()).parent)
+
+
 def measure(
     kind: str, target: Server, args: argparse.Namespace, env: dict[str, str], scratch: Path
 ) -> dict[str, Any]:
-    """One client run; the figures of its measured window."""
+    """One client run, started in ``scratch``; the figures of its measured window."""
     run_s = int(args.warmup + args.seconds + 2)
     pin = (lambda: os.sched_setaffinity(0, {CLIENT_CPU})) if args.pin else None
     started = time.perf_counter()
     client = subprocess.Popen(
         client_command(kind, target, args.users, run_s, scratch, args.receive_clock),
-        env=env,
+        env=client_env(kind, args, env),
+        cwd=scratch,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -225,7 +256,14 @@ def main() -> int:
         action="store_true",
         help="also run ours with --receive-clock read in every round (ours_read)",
     )
+    parser.add_argument(
+        "--ours-from",
+        metavar="DIR",
+        help="also run ours importing loadtest from DIR (another checkout) in every round",
+    )
     args = parser.parse_args()
+    if args.ours_from and not (Path(args.ours_from) / "loadtest" / "__init__.py").is_file():
+        parser.error(f"--ours-from: no loadtest package in {args.ours_from}")
     if args.with_read_clock and args.receive_clock == "read":
         parser.error("--with-read-clock compares against --receive-clock kernel")
     if args.pin and len(os.sched_getaffinity(0)) < 2:
@@ -262,7 +300,19 @@ def main() -> int:
             if args.pin:
                 for process in [psutil.Process(target.pid), *psutil.Process(target.pid).children()]:
                     process.cpu_affinity([TARGET_CPU])
-        kinds = ["baseline", "ours", *(["ours_read"] if args.with_read_clock else [])]
+        kinds = [
+            "baseline",
+            "ours",
+            *(["ours_read"] if args.with_read_clock else []),
+            *(["ours_from"] if args.ours_from else []),
+        ]
+        sources = {
+            kind: imported_from(kind, args, env, Path(scratch))
+            for kind in kinds
+            if kind != "baseline"
+        }
+        if args.ours_from and sources["ours_from"] == sources["ours"]:
+            raise SystemExit(f"--ours-from imports the same package as ours: {sources['ours']}")
         for round_index in range(args.rounds):
             shift = round_index % len(kinds)  # each client goes first in turn
             order = kinds[shift:] + kinds[:shift]
@@ -319,6 +369,7 @@ def main() -> int:
                 else "target /admin/stats chunks_sent"
             ),
             "cpu_counted_by": "client process tree user+system, psutil (/proc)",
+            "loadtest_imported_from": sources,
         },
         "chunks_per_client_cpu_s": {kind: repeats(figures(kind), 0) for kind in kinds},
         "client_cores_busy": {kind: repeats(busy(kind), 3) for kind in kinds},
@@ -340,12 +391,23 @@ def main() -> int:
             ],
             2,
         )
+    if args.ours_from:
+        record["ratio_ours_from_to_ours"] = repeats(
+            [
+                of_round("ours_from", i)["chunks_per_client_cpu_s"]
+                / of_round("ours", i)["chunks_per_client_cpu_s"]
+                for i in range(args.rounds)
+            ]
+        )
     write_result(args.out, record)
     median = record["ratio_ours_to_baseline"]["median"]
     print(
         f"ours / baseline chunks per client CPU-second: {median:.2f}x median over "
         f"{args.rounds} round(s) (target {TARGET_RATIO:.1f}x); wrote {args.out}"
     )
+    if args.ours_from:
+        change = record["ratio_ours_from_to_ours"]["median"]
+        print(f"ours from {args.ours_from} / ours: {change:.3f}x median")
     return 0
 
 
